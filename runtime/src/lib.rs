@@ -1,0 +1,23 @@
+//! ignis-runtime: where tensors' bytes live and where eager ops run.
+//!
+//! Devices, storage, the caching allocator, the thread pool and the hand-written eager CPU
+//! kernels (the reference every generated kernel is tested against). The runtime knows
+//! dtypes, layouts and the op vocabulary of `ignis-ir`; it never knows about autograd,
+//! tracing or the user-facing `Tensor`.
+
+pub mod allocator;
+pub mod cpu;
+pub mod device;
+pub mod element;
+pub mod error;
+pub mod layout;
+pub mod parallel;
+pub mod random;
+pub mod storage;
+pub mod strided;
+
+pub use device::Device;
+pub use element::Element;
+pub use error::{Error, Result};
+pub use layout::Layout;
+pub use storage::{Storage, View};

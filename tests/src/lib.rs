@@ -1,0 +1,1 @@
+//! ignis-tests: integration, property and differential tests; the tests live in `tests/`.
