@@ -1,1 +1,27 @@
-//! placeholder
+//! ignis: a PyTorch-style deep-learning library with a graph-capturing compiler.
+//!
+//! This is the crate users import: `Tensor` and its ops, autograd, and (as they arrive)
+//! `nn`, `optim`, `data` and `compile()`. Eager ops run the runtime's CPU kernels; every
+//! differentiable op records its vector-Jacobian rule, written once in terms of tensor ops.
+
+pub mod autograd;
+mod error;
+mod ops;
+mod random;
+mod tensor;
+
+pub use autograd::{enable_grad, is_grad_enabled, no_grad, NoGradGuard};
+pub use error::{Error, Result};
+pub use ignis_ir::{DType, Scalar};
+pub use ignis_runtime::{Device, Element};
+pub use random::{manual_seed, seed_offset_pair};
+pub use tensor::{IntoShape, Tensor};
+
+/// Re-exported element types for `f16`/`bf16` tensors.
+pub use half::{bf16, f16};
+
+/// Thread and memory controls of the eager runtime.
+pub mod runtime {
+    pub use ignis_runtime::allocator::{empty_cache, memory_stats, set_cache_limit};
+    pub use ignis_runtime::parallel::{num_threads, set_num_threads};
+}

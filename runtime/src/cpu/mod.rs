@@ -7,8 +7,10 @@
 pub mod binary;
 pub mod copy;
 pub mod math;
+pub mod reduce;
 pub mod unary;
 
 pub use binary::{binary, binary_scalar, where_select};
 pub use copy::{cast, contiguous, copy_into, fill_view};
+pub use reduce::reduce;
 pub use unary::unary;

@@ -1,0 +1,65 @@
+//! Define-by-run autograd: grad mode, graph nodes, and recording ops onto the tape.
+//!
+//! An op on tensors that require grad builds a `Node` holding its vector-Jacobian rule (a
+//! closure over saved tensors, written in tensor ops) and edges to its inputs' nodes or
+//! leaves. `backward` (in `engine`) walks those nodes in dependency order.
+
+mod engine;
+pub mod gradcheck;
+mod grad_mode;
+mod saved;
+
+pub use engine::backward;
+pub(crate) use engine::Node;
+pub use grad_mode::{enable_grad, is_grad_enabled, no_grad, NoGradGuard};
+pub use gradcheck::{gradcheck, GradcheckOptions};
+pub(crate) use saved::Saved;
+
+use crate::tensor::{Tensor, TensorImpl};
+use ignis_runtime::{Layout, Storage};
+use std::sync::Arc;
+
+/// A vector-Jacobian rule: from the gradient of the output, one optional gradient per input.
+pub(crate) type BackwardFn = Box<dyn Fn(&Tensor) -> Vec<Option<Tensor>> + Send + Sync>;
+
+/// Where a gradient goes next: into another node, or into a leaf's `.grad`.
+#[derive(Clone)]
+pub(crate) enum Edge {
+    Node(Arc<Node>),
+    Leaf(Arc<TensorImpl>),
+}
+
+/// Whether an op on these inputs must record a node.
+pub(crate) fn needs_grad(inputs: &[&Tensor]) -> bool {
+    is_grad_enabled() && inputs.iter().any(|t| t.requires_grad())
+}
+
+fn edge_of(t: &Tensor) -> Option<Edge> {
+    if let Some(node) = t.grad_fn() {
+        Some(Edge::Node(node.clone()))
+    } else if t.requires_grad() {
+        Some(Edge::Leaf(t.0.clone()))
+    } else {
+        None
+    }
+}
+
+/// Wraps an op's result, recording `backward` when any input requires grad.
+///
+/// `backward` must return one entry per input, in order; entries for inputs that do not
+/// require grad may be `None` (they are ignored either way).
+pub(crate) fn record(
+    name: &'static str,
+    inputs: &[&Tensor],
+    storage: Storage,
+    layout: Layout,
+    backward: impl Fn(&Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+) -> Tensor {
+    if !needs_grad(inputs) {
+        return Tensor::from_parts(storage, layout);
+    }
+    let edges = inputs.iter().map(|t| edge_of(t)).collect();
+    let shapes = inputs.iter().map(|t| (t.dims(), t.dtype())).collect();
+    let node = Node::new(name, edges, shapes, Box::new(backward));
+    Tensor::with_grad_fn(storage, layout, node)
+}

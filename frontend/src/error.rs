@@ -1,0 +1,17 @@
+//! Errors at the library's boundaries: files, weights, data sets, devices, options.
+//! Programmer errors (a shape or dtype mismatch) panic instead, with a message that
+//! names the op, the shapes and what was expected.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Runtime(#[from] ignis_runtime::Error),
+    #[error("{0}")]
+    Msg(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

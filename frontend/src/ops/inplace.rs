@@ -1,0 +1,99 @@
+//! In-place ops. Each bumps the storage's version counter, which autograd uses to detect
+//! tensors that were saved for backward and modified afterwards.
+//!
+//! In-place ops on tensors that take part in autograd (require grad, with grad mode on)
+//! are refused: rewriting history in place is not supported; use the out-of-place op.
+
+use crate::autograd::{is_grad_enabled, record};
+use crate::tensor::Tensor;
+use ignis_ir::{DType, Scalar};
+use ignis_runtime::{cpu, Layout, Storage, View};
+
+impl Tensor {
+    fn check_inplace(&self, op: &str, other: Option<&Tensor>) {
+        if is_grad_enabled() && (self.requires_grad() || other.is_some_and(|o| o.requires_grad())) {
+            panic!(
+                "{op}: in-place ops on tensors that require grad are not supported ({}); \
+                 use the out-of-place op, or run the update under no_grad",
+                self.describe()
+            );
+        }
+    }
+
+    /// Writes `src` (broadcast and converted to this tensor's shape and dtype) into `self`.
+    pub fn copy_(&self, src: &Tensor) -> &Tensor {
+        self.check_inplace("copy_", Some(src));
+        self.write_from(src);
+        self
+    }
+
+    /// The shared tail of every in-place op: copy `src` into this tensor's elements.
+    fn write_from(&self, src: &Tensor) {
+        let src = src.expand(self.dims());
+        let src = if src.shares_storage(self) { src.contiguous_copy() } else { src };
+        cpu::copy_into(self.view(), src.view());
+        self.storage().bump_version();
+    }
+
+    fn update_with(&self, op: &str, other: Option<&Tensor>, compute: impl FnOnce() -> Tensor) -> &Tensor {
+        self.check_inplace(op, other);
+        let result = crate::no_grad(compute);
+        self.write_from(&result);
+        self
+    }
+
+    pub fn add_(&self, other: &Tensor) -> &Tensor {
+        self.update_with("add_", Some(other), || self.add(other))
+    }
+    pub fn sub_(&self, other: &Tensor) -> &Tensor {
+        self.update_with("sub_", Some(other), || self.sub(other))
+    }
+    pub fn mul_(&self, other: &Tensor) -> &Tensor {
+        self.update_with("mul_", Some(other), || self.mul(other))
+    }
+    pub fn div_(&self, other: &Tensor) -> &Tensor {
+        self.update_with("div_", Some(other), || self.div(other))
+    }
+    pub fn add_scalar_(&self, s: impl Into<Scalar>) -> &Tensor {
+        let s = s.into();
+        self.update_with("add_", None, || self.add_scalar(s))
+    }
+    pub fn mul_scalar_(&self, s: impl Into<Scalar>) -> &Tensor {
+        let s = s.into();
+        self.update_with("mul_", None, || self.mul_scalar(s))
+    }
+    /// `self += alpha * other`, the update of SGD.
+    pub fn add_scaled_(&self, other: &Tensor, alpha: f64) -> &Tensor {
+        self.update_with("add_", Some(other), || self.add(&other.mul_scalar(alpha)))
+    }
+    pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> &Tensor {
+        self.update_with("clamp_", None, || self.clamp(min, max))
+    }
+
+    pub fn fill_(&self, value: impl Into<Scalar>) -> &Tensor {
+        self.check_inplace("fill_", None);
+        cpu::fill_view(self.view(), value.into());
+        self.storage().bump_version();
+        self
+    }
+
+    pub fn zero_(&self) -> &Tensor {
+        self.fill_(Scalar::Int(0))
+    }
+
+    /// Zeros of `shape` with `self` written at `start, start + step, ...` along `dim`:
+    /// the gradient of a slice. Its own gradient is the slice again.
+    pub(crate) fn slice_scatter_into_zeros(&self, shape: &[usize], dtype: DType, dim: usize, start: usize, step: usize) -> Tensor {
+        let n: usize = shape.iter().product();
+        let storage = Storage::uninit(dtype, n);
+        let layout = Layout::contiguous(shape);
+        cpu::fill_view(View::new(&storage, &layout), Scalar::Int(0));
+        let len = self.shape()[dim];
+        let window = layout.slice(dim, start, len, step);
+        cpu::copy_into(View::new(&storage, &window), self.to_dtype_raw(dtype).view());
+        let end = (start + len.saturating_sub(1) * step + 1) as isize;
+        record("SliceScatterBackward", &[self], storage, layout, move |g| {
+            vec![Some(g.slice(dim as isize, start as isize, end, step as isize))]
+        })
+    }
+}
