@@ -5,6 +5,8 @@
 //! kernels or devices: it describes computations, it never runs them.
 
 pub mod dtype;
+pub mod graph;
+pub mod infer;
 pub mod op;
 pub mod scalar;
 pub mod shape;
