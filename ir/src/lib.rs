@@ -4,12 +4,16 @@
 //! `Op` enum, and the graph IR with its text form. This crate knows nothing of storage,
 //! kernels or devices: it describes computations, it never runs them.
 
+pub mod attrs;
+pub mod builder;
 pub mod dtype;
 pub mod graph;
 pub mod infer;
 pub mod op;
 pub mod scalar;
 pub mod shape;
+pub mod text;
+pub mod verify;
 
 pub use dtype::{DType, DTypeKind};
 pub use op::{BinaryOp, Op, PadMode, ReduceOp, UnaryOp, Window2d};

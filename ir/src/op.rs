@@ -296,6 +296,8 @@ pub enum Op {
     ScatterAdd { dim: usize },
     MaskedSelect,
     OneHot { classes: usize },
+    /// Rows of a table: inputs weight `[count, features]` and integer indices of any shape;
+    /// the result is `indices.shape + [features]`.
     Embedding,
 
     Softmax { dim: usize },
@@ -472,5 +474,49 @@ impl Op {
     /// seed); `masked_select` has a data-dependent length.
     pub fn declares_result_type(&self) -> bool {
         matches!(self, Op::Constant(_) | Op::Iota { .. } | Op::RandUniform | Op::RandNormal | Op::MaskedSelect)
+    }
+}
+
+impl UnaryOp {
+    /// One of each op, with placeholder parameters, so that a name can be looked up
+    /// without a second list of names.
+    pub const ALL: [UnaryOp; 36] = {
+        use UnaryOp::*;
+        let zero = Scalar::Float(0.0);
+        [
+            Neg, Abs, Sign, Recip, Square, Exp, Exp2, Log, Log2, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Erf,
+            Sigmoid, Relu, Gelu, GeluTanh, Silu, Softplus, Mish, Floor, Ceil, Round, Trunc,
+            LeakyRelu { slope: zero },
+            Elu { alpha: zero },
+            Clamp { min: None, max: None },
+            NanToNum { nan: zero, posinf: zero, neginf: zero },
+            LogicalNot, IsNan, IsInf,
+        ]
+    };
+}
+
+impl BinaryOp {
+    pub const ALL: [BinaryOp; 17] = {
+        use BinaryOp::*;
+        [Add, Sub, Mul, Div, Rem, Pow, Minimum, Maximum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr, LogicalXor]
+    };
+}
+
+impl ReduceOp {
+    pub const ALL: [ReduceOp; 9] = {
+        use ReduceOp::*;
+        [Sum, Mean, Prod, Max, Min, ArgMax, ArgMin, Any, All]
+    };
+}
+
+impl PadMode {
+    pub const ALL: [PadMode; 3] = [PadMode::Constant, PadMode::Reflect, PadMode::Replicate];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PadMode::Constant => "constant",
+            PadMode::Reflect => "reflect",
+            PadMode::Replicate => "replicate",
+        }
     }
 }
