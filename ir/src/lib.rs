@@ -4,8 +4,10 @@
 //! `Op` enum, and the graph IR with its text form. This crate knows nothing of storage,
 //! kernels or devices: it describes computations, it never runs them.
 
+pub mod algo;
 pub mod attrs;
 pub mod builder;
+pub mod dot;
 pub mod dtype;
 pub mod graph;
 pub mod infer;
