@@ -1,15 +1,32 @@
 //! ignis-ir: the vocabulary every other crate speaks.
 //!
 //! Dtypes, shapes with constant or symbolic dims and the shape rules of every op, the one
-//! `Op` enum, and the graph IR with its text form. This crate knows nothing of storage,
+//! `Op` enum, and the graph IR: typed ids and nodes (`graph`), shape and dtype inference
+//! (`infer`), a checked builder, the verifier, the text form (`text`, `parse`), DOT output
+//! and petgraph-based graph algorithms (`algo`). This crate knows nothing of storage,
 //! kernels or devices: it describes computations, it never runs them.
 
+pub mod algo;
+pub mod attrs;
+pub mod builder;
+pub mod dot;
 pub mod dtype;
+pub mod graph;
+pub mod infer;
+mod lex;
 pub mod op;
+pub mod parse;
 pub mod scalar;
 pub mod shape;
+pub mod text;
+pub mod verify;
 
 pub use dtype::{DType, DTypeKind};
 pub use op::{BinaryOp, Op, PadMode, ReduceOp, UnaryOp, Window2d};
 pub use scalar::Scalar;
 pub use shape::{Dim, Dims, Shape, ShapeError, Symbol};
+pub use builder::{BuildError, GraphBuilder};
+pub use graph::{Graph, Node, NodeId, Param, Value, ValueDef, ValueType};
+pub use infer::{infer, InferError};
+pub use parse::{parse, ParseError};
+pub use verify::{verify, VerifyError};

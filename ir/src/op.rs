@@ -296,6 +296,8 @@ pub enum Op {
     ScatterAdd { dim: usize },
     MaskedSelect,
     OneHot { classes: usize },
+    /// Rows of a table: inputs weight `[count, features]` and integer indices of any shape;
+    /// the result is `indices.shape + [features]`.
     Embedding,
 
     Softmax { dim: usize },
@@ -390,5 +392,131 @@ impl fmt::Display for BinaryOp {
 impl fmt::Display for ReduceOp {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// How many inputs an op takes: `min..=max`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Arity {
+    pub min: usize,
+    pub max: usize,
+}
+
+impl Arity {
+    const fn exactly(n: usize) -> Arity {
+        Arity { min: n, max: n }
+    }
+
+    pub fn accepts(self, count: usize) -> bool {
+        (self.min..=self.max).contains(&count)
+    }
+}
+
+impl fmt::Display for Arity {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.min == self.max {
+            write!(f, "{}", self.min)
+        } else if self.max == usize::MAX {
+            write!(f, "at least {}", self.min)
+        } else {
+            write!(f, "{} to {}", self.min, self.max)
+        }
+    }
+}
+
+impl Op {
+    /// The number of inputs the op takes.
+    pub fn arity(&self) -> Arity {
+        match self {
+            Op::Constant(_) | Op::Iota { .. } => Arity::exactly(0),
+            Op::RandUniform | Op::RandNormal => Arity::exactly(2),
+            Op::Unary(_) | Op::Cast(_) => Arity::exactly(1),
+            Op::Binary(_) => Arity::exactly(2),
+            Op::Where => Arity::exactly(3),
+            Op::Reduce { .. } | Op::Var { .. } | Op::LogSumExp { .. } | Op::CumSum { .. } => Arity::exactly(1),
+            Op::Reshape { .. }
+            | Op::Permute { .. }
+            | Op::Expand { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Flip { .. }
+            | Op::Roll { .. } => Arity::exactly(1),
+            Op::Concat { .. } => Arity { min: 1, max: usize::MAX },
+            Op::Matmul => Arity::exactly(2),
+            Op::IndexSelect { .. } | Op::Gather { .. } | Op::MaskedSelect | Op::Embedding => Arity::exactly(2),
+            Op::Scatter { .. } | Op::ScatterAdd { .. } | Op::IndexAdd { .. } => Arity::exactly(3),
+            Op::OneHot { .. } => Arity::exactly(1),
+            Op::Softmax { .. } | Op::LogSoftmax { .. } => Arity::exactly(1),
+            Op::LayerNorm { .. } => Arity { min: 1, max: 3 },
+            Op::RmsNorm { .. } => Arity { min: 1, max: 2 },
+            Op::Conv { .. } => Arity { min: 2, max: 3 },
+            Op::Unfold { .. } | Op::Fold { .. } => Arity::exactly(1),
+            Op::MaxPool2d(_) | Op::AvgPool2d(_) | Op::AdaptiveAvgPool2d { .. } => Arity::exactly(1),
+            Op::MaxPool2dBackward { .. } => Arity::exactly(2),
+            Op::AvgPool2dBackward { .. }
+            | Op::AdaptiveAvgPool2dBackward { .. }
+            | Op::UpsampleNearest2d { .. }
+            | Op::UpsampleNearest2dBackward { .. } => Arity::exactly(1),
+        }
+    }
+
+    /// How many results the op computes. A graph node takes one of them (see `graph::Node`).
+    pub fn result_count(&self) -> usize {
+        match self {
+            // The values and the flat index of each maximum.
+            Op::MaxPool2d(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Ops whose result type cannot be derived from their inputs: the node states it, and
+    /// inference only checks that it is legal. Sources make values from nothing (or from a
+    /// seed); `masked_select` has a data-dependent length.
+    pub fn declares_result_type(&self) -> bool {
+        matches!(self, Op::Constant(_) | Op::Iota { .. } | Op::RandUniform | Op::RandNormal | Op::MaskedSelect)
+    }
+}
+
+impl UnaryOp {
+    /// One of each op, with placeholder parameters, so that a name can be looked up
+    /// without a second list of names.
+    pub const ALL: [UnaryOp; 36] = {
+        use UnaryOp::*;
+        let zero = Scalar::Float(0.0);
+        [
+            Neg, Abs, Sign, Recip, Square, Exp, Exp2, Log, Log2, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Erf,
+            Sigmoid, Relu, Gelu, GeluTanh, Silu, Softplus, Mish, Floor, Ceil, Round, Trunc,
+            LeakyRelu { slope: zero },
+            Elu { alpha: zero },
+            Clamp { min: None, max: None },
+            NanToNum { nan: zero, posinf: zero, neginf: zero },
+            LogicalNot, IsNan, IsInf,
+        ]
+    };
+}
+
+impl BinaryOp {
+    pub const ALL: [BinaryOp; 17] = {
+        use BinaryOp::*;
+        [Add, Sub, Mul, Div, Rem, Pow, Minimum, Maximum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr, LogicalXor]
+    };
+}
+
+impl ReduceOp {
+    pub const ALL: [ReduceOp; 9] = {
+        use ReduceOp::*;
+        [Sum, Mean, Prod, Max, Min, ArgMax, ArgMin, Any, All]
+    };
+}
+
+impl PadMode {
+    pub const ALL: [PadMode; 3] = [PadMode::Constant, PadMode::Reflect, PadMode::Replicate];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PadMode::Constant => "constant",
+            PadMode::Reflect => "reflect",
+            PadMode::Replicate => "replicate",
+        }
     }
 }

@@ -97,13 +97,14 @@ pub fn numel(shape: &[usize]) -> usize {
 
 /// Resolves a possibly negative axis against `rank` (`-1` is the last axis).
 pub fn normalize_axis(axis: isize, rank: usize) -> ShapeResult<usize> {
-    let r = rank as isize;
+    // A rank-0 tensor accepts dim 0 and -1, as in PyTorch.
+    let r = rank.max(1) as isize;
     let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r.max(1) || (rank == 0 && a != 0) {
+    if a < 0 || a >= r {
         return Err(ShapeError(format!(
             "dim {axis} is out of range for a tensor of rank {rank} (expected a dim in [{}, {}])",
-            -r.max(1),
-            r.max(1) - 1
+            -r,
+            r - 1
         )));
     }
     Ok(a as usize)
@@ -299,12 +300,15 @@ pub fn slice(size: usize, start: isize, end: isize, step: isize) -> ShapeResult<
     Ok(SliceRange { start: s as usize, len: len as usize, step: step as usize })
 }
 
-/// The shape of `cat(shapes, dim)`: all equal except along `dim`.
-pub fn concat(shapes: &[&[usize]], dim: usize) -> ShapeResult<Dims> {
+/// The shape of `cat(shapes, dim)`: all equal except along `dim`, whose sizes add up.
+pub fn concat<D: DimValue>(shapes: &[&[D]], dim: usize) -> ShapeResult<SmallVec<[D; 6]>> {
     let Some(first) = shapes.first() else {
         return Err(ShapeError("needs at least one tensor".into()));
     };
-    let mut out: Dims = first.iter().copied().collect();
+    if dim >= first.len() {
+        return Err(ShapeError(format!("dim {dim} is out of range for {}", format_shape(first))));
+    }
+    let mut out: SmallVec<[D; 6]> = first.iter().copied().collect();
     for s in &shapes[1..] {
         if s.len() != first.len() {
             return Err(ShapeError(format!(
@@ -322,9 +326,95 @@ pub fn concat(shapes: &[&[usize]], dim: usize) -> ShapeResult<Dims> {
                 )));
             }
         }
-        out[dim] += s[dim];
+        out[dim] = add_dims(out[dim], s[dim]).ok_or_else(|| {
+            ShapeError(format!("cannot add the sizes {} and {} of dim {dim}: one is symbolic", out[dim], s[dim]))
+        })?;
     }
     Ok(out)
+}
+
+/// `a + b` where that is known without knowing symbols (adding 0 keeps a symbol).
+pub fn add_dims<D: DimValue>(a: D, b: D) -> Option<D> {
+    match (a.known(), b.known()) {
+        (Some(x), Some(y)) => Some(D::from_usize(x + y)),
+        (Some(0), None) => Some(b),
+        (None, Some(0)) => Some(a),
+        _ => None,
+    }
+}
+
+/// `a * b` where that is known without knowing symbols (multiplying by 1 keeps a symbol).
+pub fn mul_dims<D: DimValue>(a: D, b: D) -> Option<D> {
+    match (a.known(), b.known()) {
+        (Some(x), Some(y)) => Some(D::from_usize(x * y)),
+        (Some(1), None) => Some(b),
+        (None, Some(1)) => Some(a),
+        _ => None,
+    }
+}
+
+/// Checks that a reshape from `from` to `to` keeps the element count. With symbols the
+/// counts must be provably equal: the same symbols on both sides and equal constant products.
+pub fn reshape_to<D: DimValue>(from: &[D], to: &[D]) -> ShapeResult<()> {
+    let split = |shape: &[D]| {
+        let mut constant = 1usize;
+        let mut symbols: Vec<String> = Vec::new();
+        for &d in shape {
+            match d.known() {
+                Some(n) => constant *= n,
+                None => symbols.push(d.to_string()),
+            }
+        }
+        symbols.sort();
+        (constant, symbols)
+    };
+    let (from_count, from_symbols) = split(from);
+    let (to_count, to_symbols) = split(to);
+    if from_count == to_count && from_symbols == to_symbols {
+        return Ok(());
+    }
+    if from_symbols.is_empty() && to_symbols.is_empty() {
+        return Err(ShapeError(format!(
+            "cannot reshape {} ({from_count} elements) to {} ({to_count} elements)",
+            format_shape(from),
+            format_shape(to)
+        )));
+    }
+    Err(ShapeError(format!(
+        "cannot reshape {} to {}: the element counts are not provably equal",
+        format_shape(from),
+        format_shape(to)
+    )))
+}
+
+/// The size of a strided slice `start, start+step, ...` of `len` elements along a dim of
+/// `size`, checking that the last element is in range.
+pub fn slice_len<D: DimValue>(size: D, start: usize, len: usize, step: usize) -> ShapeResult<D> {
+    if step == 0 {
+        return Err(ShapeError("slice step must be positive, got 0".into()));
+    }
+    if let Some(n) = size.known() {
+        let end = if len == 0 { start } else { start + (len - 1) * step + 1 };
+        if start > n || end > n {
+            return Err(ShapeError(format!(
+                "slice of {len} elements from {start} with step {step} runs past the end of a dim of size {n}"
+            )));
+        }
+    }
+    Ok(D::from_usize(len))
+}
+
+/// [`conv_out_len`] for a dim that may be symbolic: a window that maps each position to
+/// itself (kernel 1, stride 1, no padding) keeps the symbol; any other window needs a size.
+pub fn window_out_len<D: DimValue>(input: D, kernel: usize, stride: usize, padding: usize, dilation: usize) -> ShapeResult<D> {
+    if stride == 0 {
+        return Err(ShapeError("stride must be positive, got 0".into()));
+    }
+    match input.known() {
+        Some(n) => conv_out_len(n, kernel, stride, padding, dilation).map(D::from_usize),
+        None if kernel == 1 && stride == 1 && padding == 0 => Ok(input),
+        None => Err(ShapeError(format!("a window over the symbolic size {input} needs a known size"))),
+    }
 }
 
 /// Output length of a convolution or pooling window along one spatial dim.
@@ -388,6 +478,34 @@ mod tests {
         assert!(normalize_axis(3, 3).is_err());
         assert_eq!(normalize_axis(-1, 0).unwrap(), 0);
         assert!(normalize_axes(&[0, -3], 3).is_err());
+    }
+
+    #[test]
+    fn concat_adds_the_joined_dim() {
+        assert_eq!(concat::<usize>(&[&[2, 3], &[2, 5]], 1).unwrap().as_slice(), &[2, 8]);
+        let s = Dim::Sym(Symbol(0));
+        let joined = concat(&[&[s, Dim::Const(3)], &[s, Dim::Const(1)]], 1).unwrap();
+        assert_eq!(joined.as_slice(), &[s, Dim::Const(4)]);
+        assert!(concat(&[&[s], &[Dim::Const(2)]], 0).is_err());
+    }
+
+    #[test]
+    fn reshape_with_symbols() {
+        let s = Dim::Sym(Symbol(0));
+        assert!(reshape_to(&[s, Dim::Const(6)], &[Dim::Const(2), s, Dim::Const(3)]).is_ok());
+        assert!(reshape_to(&[s, Dim::Const(6)], &[Dim::Const(6)]).is_err());
+        assert!(reshape_to(&[2usize, 6], &[3, 4]).is_ok());
+        assert_eq!(
+            reshape_to(&[2usize, 6], &[5]).unwrap_err().0,
+            "cannot reshape [2,6] (12 elements) to [5] (5 elements)"
+        );
+    }
+
+    #[test]
+    fn slice_lengths_are_checked() {
+        assert_eq!(slice_len(10usize, 1, 3, 3).unwrap(), 3);
+        assert!(slice_len(10usize, 1, 4, 3).is_err());
+        assert_eq!(slice_len(10usize, 10, 0, 1).unwrap(), 0);
     }
 
     #[test]
