@@ -7,6 +7,7 @@ mod binary;
 mod cast;
 mod inplace;
 mod movement;
+mod norm;
 mod overload;
 mod reduce;
 mod unary;

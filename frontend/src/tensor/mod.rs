@@ -7,7 +7,7 @@ mod shape_arg;
 pub use shape_arg::IntoShape;
 
 use crate::autograd::{self, Node};
-use ignis_ir::{DType, Dims, Scalar};
+use ignis_ir::{DType, Dims};
 use ignis_runtime::{Device, Element, Layout, Storage, View};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
