@@ -6,9 +6,14 @@
 
 pub mod binary;
 pub mod copy;
+pub mod index;
 pub mod math;
+pub mod movement;
+pub mod testing;
 pub mod unary;
 
 pub use binary::{binary, binary_scalar, where_select};
 pub use copy::{cast, contiguous, copy_into, fill_view};
+pub use index::{gather, index_add, index_select, masked_select, one_hot, scatter, scatter_add};
+pub use movement::{cat, flip, pad, roll};
 pub use unary::unary;

@@ -1,0 +1,403 @@
+//! Ops driven by index tensors: index_select / index_add, gather / scatter / scatter_add,
+//! masked_select and one_hot.
+//!
+//! Index tensors are i64 or i32 views of any strides. They are read once into a row-major
+//! `Vec` and every entry is bounds-checked before any data moves, so a bad index panics with
+//! the op's name and never writes out of bounds. Negative indices are errors, not wrapped:
+//! the frontend normalizes them if it wants Python semantics.
+//!
+//! Accumulating ops (index_add, scatter_add) add in a fixed order, so their results are
+//! identical from run to run regardless of the thread count.
+
+use super::copy::contiguous;
+use super::movement::copy_row;
+use crate::element::Element;
+use crate::layout::{contiguous_strides, Layout};
+use crate::parallel::{self, SendPtr};
+use crate::storage::{Storage, View};
+use crate::strided::Plan;
+use crate::with_dtype;
+use half::{bf16, f16};
+use ignis_ir::shape::{self, format_shape};
+use ignis_ir::DType;
+
+/// Addition as the accumulating ops need it: wrapping for integers, `or` for bool, and in
+/// f32 for half floats (rounded back after every step, as PyTorch's CPU kernels do).
+pub trait Accumulate: Element {
+    fn accumulate(self, other: Self) -> Self;
+}
+
+macro_rules! accumulate_with {
+    ($t:ty, |$a:ident, $b:ident| $body:expr) => {
+        impl Accumulate for $t {
+            #[inline(always)]
+            fn accumulate(self, other: $t) -> $t {
+                let ($a, $b) = (self, other);
+                $body
+            }
+        }
+    };
+}
+accumulate_with!(f32, |a, b| a + b);
+accumulate_with!(f64, |a, b| a + b);
+accumulate_with!(f16, |a, b| f16::from_f32(a.to_f32() + b.to_f32()));
+accumulate_with!(bf16, |a, b| bf16::from_f32(a.to_f32() + b.to_f32()));
+accumulate_with!(i64, |a, b| a.wrapping_add(b));
+accumulate_with!(i32, |a, b| a.wrapping_add(b));
+accumulate_with!(u8, |a, b| a.wrapping_add(b));
+accumulate_with!(bool, |a, b| a | b);
+
+/// Reads an index tensor into row-major order as i64, whatever its strides.
+fn raw_indices(op: &str, index: View) -> Vec<i64> {
+    match index.dtype() {
+        DType::I64 => contiguous(index).to_vec::<i64>(),
+        DType::I32 => contiguous(index).to_vec::<i32>().into_iter().map(i64::from).collect(),
+        other => panic!("{op}: indices must be i64 or i32, got {other}"),
+    }
+}
+
+/// Reads an index tensor and checks every entry against `size`, the length of `dim`.
+fn checked_indices(op: &str, index: View, dim: usize, size: usize) -> Vec<usize> {
+    raw_indices(op, index)
+        .into_iter()
+        .map(|i| {
+            if i < 0 || i as u64 >= size as u64 {
+                panic!("{op}: index {i} is out of range for dim {dim} of size {size}");
+            }
+            i as usize
+        })
+        .collect()
+}
+
+fn check_dim(op: &str, dim: usize, rank: usize) {
+    assert!(dim < rank, "{op}: dim {dim} is out of range for a tensor of rank {rank}");
+}
+
+fn check_same_dtype(op: &str, a: View, b: View) {
+    assert_eq!(a.dtype(), b.dtype(), "{op}: source must have the destination's dtype {}, got {}", a.dtype(), b.dtype());
+}
+
+/// A 1-d index (a 0-d one counts as one entry).
+fn check_vector(op: &str, index: View) {
+    assert!(index.shape().len() <= 1, "{op}: index must be 1-d, got shape {}", format_shape(index.shape()));
+}
+
+/// Storage offsets, relative to the base, of every element of a strided box, row-major.
+fn box_offsets(shape: &[usize], strides: &[isize]) -> Vec<isize> {
+    let mut offsets = Vec::with_capacity(shape::numel(shape));
+    if shape.contains(&0) {
+        return offsets;
+    }
+    let plan = Plan::new(shape, [strides]);
+    let [inner] = plan.inner_strides();
+    plan.for_rows(0, plan.rows(), |[at]| offsets.extend((0..plan.row_len() as isize).map(|i| at + i * inner)));
+    offsets
+}
+
+/// A tensor seen as `[outer, size, inner]` around `dim`: the storage offsets of each outer
+/// and each inner position, and the stride of `dim`.
+struct Split {
+    outer: Vec<isize>,
+    inner: Vec<isize>,
+    /// Whether the inner positions are `0, 1, 2, ...`, so a run of them is one block copy.
+    inner_dense: bool,
+    stride: isize,
+}
+
+impl Split {
+    fn new(view: View, dim: usize) -> Split {
+        let (shape, strides) = (view.shape(), &view.layout.strides);
+        let inner_layout =
+            Layout { shape: shape[dim + 1..].iter().copied().collect(), strides: strides[dim + 1..].into(), offset: 0 };
+        Split {
+            outer: box_offsets(&shape[..dim], &strides[..dim]),
+            inner: box_offsets(&shape[dim + 1..], &strides[dim + 1..]),
+            inner_dense: inner_layout.is_contiguous(),
+            stride: strides[dim],
+        }
+    }
+}
+
+/// Picks entries `index` along `dim`: the output has `x`'s shape with `dim` resized to the
+/// index length.
+pub fn index_select(x: View, dim: usize, index: View) -> Storage {
+    check_dim("index_select", dim, x.shape().len());
+    check_vector("index_select", index);
+    let rows = checked_indices("index_select", index, dim, x.shape()[dim]);
+    with_dtype!(x.dtype(), T => index_select_typed::<T>(x, dim, &rows))
+}
+
+fn index_select_typed<T: Element>(x: View, dim: usize, rows: &[usize]) -> Storage {
+    let mut out_shape = x.shape().to_vec();
+    out_shape[dim] = rows.len();
+    let out = Storage::uninit(T::DTYPE, shape::numel(&out_shape));
+    if out.is_empty() {
+        return out;
+    }
+    let split = Split::new(x, dim);
+    let block = split.inner.len();
+    let (dst, src) = (SendPtr(out.as_ptr::<T>()), SendPtr(x.base_ptr::<T>() as *mut T));
+    let items = split.outer.len() * rows.len();
+    parallel::parallel_for(items, (parallel::ELEMENTWISE_GRAIN / block).max(1), |a, b| {
+        for item in a..b {
+            let (o, j) = (item / rows.len(), item % rows.len());
+            // SAFETY: `rows[j]` was checked against the size of `dim`, so the source block is
+            // inside `x`'s layout; output item `item` is its own block of the fresh output.
+            unsafe {
+                let from = src.get().offset(split.outer[o] + rows[j] as isize * split.stride);
+                let to = dst.get().add(item * block);
+                copy_block(to, from, &split, 0, block);
+            }
+        }
+    });
+    out
+}
+
+/// Copies inner positions `start..end` of the block at `from` to `to` (contiguous).
+///
+/// # Safety
+/// `from` plus the split's inner offsets lies inside the source, `to..to + end - start` inside
+/// a destination that does not overlap it.
+unsafe fn copy_block<T: Element>(to: *mut T, from: *const T, split: &Split, start: usize, end: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if split.inner_dense {
+            copy_row(to, 1, from.add(start), 1, end - start);
+        } else {
+            for (t, &at) in split.inner[start..end].iter().enumerate() {
+                *to.add(t) = *from.offset(at);
+            }
+        }
+    }
+}
+
+/// Out of place `dest.index_add_(dim, index, src)`: a copy of `dest` where entry `index[j]`
+/// along `dim` gains `src`'s entry `j`. Repeated indices accumulate, in index order.
+pub fn index_add(dest: View, dim: usize, index: View, src: View) -> Storage {
+    const OP: &str = "index_add";
+    check_dim(OP, dim, dest.shape().len());
+    check_vector(OP, index);
+    check_same_dtype(OP, dest, src);
+    let rows = checked_indices(OP, index, dim, dest.shape()[dim]);
+    let mut expected = dest.shape().to_vec();
+    expected[dim] = rows.len();
+    assert_eq!(
+        src.shape(),
+        &expected[..],
+        "{OP}: source shape {} must be the destination's {} with dim {dim} of size {}",
+        format_shape(src.shape()),
+        format_shape(dest.shape()),
+        rows.len()
+    );
+    with_dtype!(dest.dtype(), T => index_add_typed::<T>(dest, dim, &rows, src))
+}
+
+/// Elements of an inner block handled by one task of index_add.
+const ADD_CHUNK: usize = 4096;
+
+fn index_add_typed<T: Accumulate>(dest: View, dim: usize, rows: &[usize], src: View) -> Storage {
+    let out = contiguous(dest);
+    if out.is_empty() || rows.is_empty() {
+        return out;
+    }
+    let split = Split::new(src, dim);
+    let block = split.inner.len();
+    let out_dim = dest.shape()[dim];
+    // Tasks own disjoint output ranges (one outer position, one chunk of the inner block) and
+    // walk the index in order, so every output element sees its additions in one fixed order.
+    let chunks = block.div_ceil(ADD_CHUNK);
+    let (dst, from) = (SendPtr(out.as_ptr::<T>()), SendPtr(src.base_ptr::<T>() as *mut T));
+    let per_task = (rows.len() * block.min(ADD_CHUNK)).max(1);
+    let grain = (parallel::ELEMENTWISE_GRAIN / per_task).max(1);
+    parallel::parallel_for(split.outer.len() * chunks, grain, |a, b| {
+        for task in a..b {
+            let (o, c) = (task / chunks, task % chunks);
+            let (start, end) = (c * ADD_CHUNK, ((c + 1) * ADD_CHUNK).min(block));
+            for (j, &row) in rows.iter().enumerate() {
+                // SAFETY: `row` was checked against the output's size along `dim` and `j` is
+                // within the source's; offsets come from the source layout; the output is a
+                // fresh contiguous copy and this task alone writes positions `start..end` of
+                // outer position `o`.
+                unsafe {
+                    let to = dst.get().add((o * out_dim + row) * block);
+                    let base = from.get().offset(split.outer[o] + j as isize * split.stride);
+                    for t in start..end {
+                        let value = *base.offset(if split.inner_dense { t as isize } else { split.inner[t] });
+                        *to.add(t) = (*to.add(t)).accumulate(value);
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Checks the shape rules shared by gather and scatter: one rank for all, and the index no
+/// larger than `data` in any dim but `free` (the indexed dim, where sizes are unrelated).
+fn check_index_shape(op: &str, data: View, free: Option<usize>, index: View, data_name: &str) {
+    let (d, i) = (data.shape(), index.shape());
+    assert_eq!(
+        d.len(),
+        i.len(),
+        "{op}: index {} must have the rank of the {data_name} {}",
+        format_shape(i),
+        format_shape(d)
+    );
+    for k in (0..d.len()).filter(|&k| Some(k) != free) {
+        assert!(
+            i[k] <= d[k],
+            "{op}: index {} is larger than the {data_name} {} in dim {k}",
+            format_shape(i),
+            format_shape(d)
+        );
+    }
+}
+
+/// `out[i][j][k] = x[i][index[i][j][k]][k]` for `dim = 1`, and likewise for any dim; the
+/// output has the index's shape.
+pub fn gather(x: View, dim: usize, index: View) -> Storage {
+    check_dim("gather", dim, x.shape().len());
+    check_index_shape("gather", x, Some(dim), index, "input");
+    let picks = checked_indices("gather", index, dim, x.shape()[dim]);
+    with_dtype!(x.dtype(), T => gather_typed::<T>(x, dim, index.shape(), &picks))
+}
+
+fn gather_typed<T: Element>(x: View, dim: usize, shape: &[usize], picks: &[usize]) -> Storage {
+    let out = Storage::uninit(T::DTYPE, picks.len());
+    if out.is_empty() {
+        return out;
+    }
+    // Operand 0 walks the output (and the row-major index), operand 1 the input with `dim`
+    // frozen at 0; the picked entry adds `pick * stride` on top.
+    let mut frozen = x.layout.strides.clone();
+    frozen[dim] = 0;
+    let plan = Plan::new(shape, [&contiguous_strides(shape), &frozen]);
+    let [ps, xs] = plan.inner_strides();
+    let row = plan.row_len();
+    let stride = x.layout.strides[dim];
+    let (dst, src) = (SendPtr(out.as_ptr::<T>()), SendPtr(x.base_ptr::<T>() as *mut T));
+    parallel::parallel_for(plan.rows(), (parallel::ELEMENTWISE_GRAIN / row).max(1), |a, b| {
+        plan.for_rows(a, b, |[p0, x0]| {
+            for i in 0..row as isize {
+                let p = (p0 + i * ps) as usize;
+                // SAFETY: `p` < output length; the index is no larger than `x` outside `dim`
+                // and its entries were checked against `dim`'s size, so the read is inside
+                // `x`'s layout; each `p` is written by one row only.
+                unsafe { *dst.get().add(p) = *src.get().offset(x0 + i * xs + picks[p] as isize * stride) };
+            }
+        });
+    });
+    out
+}
+
+/// Out of place `dest.scatter_(dim, index, src)`: a copy of `dest` where
+/// `out[i][index[i][j][k]][k] = src[i][j][k]` (for `dim = 1`) over the index's shape. `src`
+/// may be larger than the index; its extra entries are ignored. Where the index repeats a
+/// position, the last write in row-major index order wins (deterministically: this runs on
+/// one thread).
+pub fn scatter(dest: View, dim: usize, index: View, src: View) -> Storage {
+    scatter_with("scatter", dest, dim, index, src, false)
+}
+
+/// Like `scatter`, but repeated positions accumulate (in row-major index order, so the
+/// result is the same on every run).
+pub fn scatter_add(dest: View, dim: usize, index: View, src: View) -> Storage {
+    scatter_with("scatter_add", dest, dim, index, src, true)
+}
+
+fn scatter_with(op: &str, dest: View, dim: usize, index: View, src: View, add: bool) -> Storage {
+    check_dim(op, dim, dest.shape().len());
+    check_same_dtype(op, dest, src);
+    check_index_shape(op, dest, Some(dim), index, "destination");
+    check_index_shape(op, src, None, index, "source");
+    let targets = checked_indices(op, index, dim, dest.shape()[dim]);
+    with_dtype!(dest.dtype(), T => scatter_typed::<T>(dest, dim, index.shape(), &targets, src, add))
+}
+
+fn scatter_typed<T: Accumulate>(
+    dest: View,
+    dim: usize,
+    shape: &[usize],
+    targets: &[usize],
+    src: View,
+    add: bool,
+) -> Storage {
+    let out = contiguous(dest);
+    if targets.is_empty() {
+        return out;
+    }
+    // Operands: the row-major index position, the output with `dim` frozen at 0, the source.
+    let out_strides = contiguous_strides(dest.shape());
+    let mut frozen = out_strides.clone();
+    frozen[dim] = 0;
+    let plan = Plan::new(shape, [&contiguous_strides(shape), &frozen, &src.layout.strides]);
+    let [ps, os, ss] = plan.inner_strides();
+    let row = plan.row_len();
+    let (dst, from) = (out.as_ptr::<T>(), src.base_ptr::<T>());
+    plan.for_rows(0, plan.rows(), |[p0, o0, s0]| {
+        for i in 0..row as isize {
+            let p = (p0 + i * ps) as usize;
+            // SAFETY: the index is no larger than `dest` outside `dim` and its entries were
+            // checked against `dim`'s size, so the write is inside the fresh output; it is no
+            // larger than `src` anywhere, so the read is inside `src`'s layout.
+            unsafe {
+                let to = dst.offset(o0 + i * os + targets[p] as isize * out_strides[dim]);
+                let value = *from.offset(s0 + i * ss);
+                *to = if add { (*to).accumulate(value) } else { value };
+            }
+        }
+    });
+    out
+}
+
+/// The elements of `x` where `mask` is true, in row-major order, as a 1-d tensor; also
+/// returns its length. `mask` (bool) and `x` broadcast against each other.
+pub fn masked_select(x: View, mask: View) -> (Storage, usize) {
+    assert_eq!(mask.dtype(), DType::Bool, "masked_select: mask must be bool, got {}", mask.dtype());
+    let shape = shape::broadcast(x.shape(), mask.shape()).unwrap_or_else(|e| panic!("masked_select: {e}"));
+    let x_layout = x.layout.expand(&shape).unwrap_or_else(|e| panic!("masked_select: {e}"));
+    let mask_layout = mask.layout.expand(&shape).unwrap_or_else(|e| panic!("masked_select: {e}"));
+    let x = View::new(x.storage, &x_layout);
+    let mask = View::new(mask.storage, &mask_layout);
+    let out = with_dtype!(x.dtype(), T => Storage::from_vec(select_typed::<T>(x, mask)));
+    let len = out.len();
+    (out, len)
+}
+
+/// Single pass on one thread: the output position of each element depends on every
+/// element before it.
+fn select_typed<T: Element>(x: View, mask: View) -> Vec<T> {
+    let mut picked = Vec::new();
+    if x.numel() == 0 {
+        return picked;
+    }
+    let plan = Plan::new(x.shape(), [&x.layout.strides, &mask.layout.strides]);
+    let [xs, ms] = plan.inner_strides();
+    let (values, keep) = (x.base_ptr::<T>(), mask.base_ptr::<bool>());
+    plan.for_rows(0, plan.rows(), |[x0, m0]| {
+        for i in 0..plan.row_len() as isize {
+            // SAFETY: offsets come from the two (expanded) layouts, inside their storages.
+            unsafe {
+                if *keep.offset(m0 + i * ms) {
+                    picked.push(*values.offset(x0 + i * xs));
+                }
+            }
+        }
+    });
+    picked
+}
+
+/// An i64 tensor of shape `indices.shape + [classes]`, 1 at each index and 0 elsewhere.
+pub fn one_hot(indices: View, classes: usize) -> Storage {
+    let hot = raw_indices("one_hot", indices);
+    let out = Storage::filled(0i64, hot.len() * classes);
+    // SAFETY: fresh storage, no other handle exists.
+    let cells = unsafe { out.slice_mut::<i64>() };
+    for (k, &i) in hot.iter().enumerate() {
+        if i < 0 || i as u64 >= classes as u64 {
+            panic!("one_hot: index {i} is out of range for {classes} classes");
+        }
+        cells[k * classes + i as usize] = 1;
+    }
+    out
+}
