@@ -401,3 +401,346 @@ pub fn one_hot(indices: View, classes: usize) -> Storage {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::testing::{ints, values, Tensor};
+    use proptest::prelude::*;
+
+    fn longs(values: &[i64], shape: &[usize]) -> Tensor {
+        Tensor::new(values, shape)
+    }
+
+    /// [[1, 2], [3, 4], [5, 6]]
+    fn three_by_two() -> Tensor {
+        Tensor::new(&ints(&[1, 2, 3, 4, 5, 6]), &[3, 2])
+    }
+
+    #[test]
+    fn index_select_picks_entries_in_index_order() {
+        // Rows 2, 0, 2 of [[1, 2], [3, 4], [5, 6]]: [[5, 6], [1, 2], [5, 6]].
+        let x = three_by_two();
+        let out = index_select(x.view(), 0, longs(&[2, 0, 2], &[3]).view());
+        assert_eq!(values::<f32>(&out), ints(&[5, 6, 1, 2, 5, 6]));
+        // Column 1 with an i32 index: [[2], [4], [6]].
+        let index = Tensor::new(&[1i32], &[1]);
+        assert_eq!(values::<f32>(&index_select(x.view(), 1, index.view())), ints(&[2, 4, 6]));
+    }
+
+    fn index_select_in<T: Element>() {
+        // Rows 1, 0 of iota [2, 2] = [[0, 1], [2, 3]]: [[2, 3], [0, 1]].
+        let x = Tensor::iota::<T>(&[2, 2]);
+        let out = index_select(x.view(), 0, longs(&[1, 0], &[2]).view());
+        let expected: Vec<T> = [2, 3, 0, 1].into_iter().map(T::from_i64).collect();
+        assert_eq!(values::<T>(&out), expected);
+    }
+
+    #[test]
+    fn index_select_works_for_every_dtype() {
+        for dtype in DType::ALL {
+            with_dtype!(dtype, T => index_select_in::<T>());
+        }
+    }
+
+    #[test]
+    fn index_select_with_empty_index_is_empty() {
+        let out = index_select(three_by_two().view(), 0, longs(&[], &[0]).view());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn index_select_of_strided_operands_matches_contiguous() {
+        let inputs = [
+            Tensor::iota::<f32>(&[4, 3, 5]).transpose(0, 2),
+            Tensor::iota::<f32>(&[5, 8, 4]).slice(1, 1, 3, 3),
+            Tensor::iota::<f32>(&[5, 1, 4]).expand(&[5, 3, 4]),
+        ];
+        // Entries 2, 1, 1, 0 read through a step-2 slice of a longer index.
+        let index = longs(&[2, 9, 1, 9, 1, 9, 0], &[7]).slice(0, 0, 4, 2);
+        for x in &inputs {
+            for dim in 0..3 {
+                assert_eq!(
+                    values::<f32>(&index_select(x.view(), dim, index.view())),
+                    values::<f32>(&index_select(x.contiguous().view(), dim, index.contiguous().view()))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn index_select_of_many_rows_matches_elementwise_reference() {
+        // An embedding lookup large enough to run in parallel: out[k, j] = x[rows[k], j].
+        let x = Tensor::iota::<f32>(&[1000, 64]);
+        let rows: Vec<i64> = (0..3000).map(|k| (k * 7919) % 1000).collect();
+        let out: Vec<f32> = values(&index_select(x.view(), 0, longs(&rows, &[3000]).view()));
+        for (k, &r) in rows.iter().enumerate() {
+            for j in 0..64 {
+                assert_eq!(out[k * 64 + j], (r * 64 + j as i64) as f32);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "index_select: index 7 is out of range for dim 0 of size 5")]
+    fn index_select_rejects_out_of_range_index() {
+        index_select(Tensor::iota::<f32>(&[5]).view(), 0, longs(&[1, 7], &[2]).view());
+    }
+
+    #[test]
+    #[should_panic(expected = "index_select: index -1 is out of range for dim 0 of size 5")]
+    fn index_select_rejects_negative_index() {
+        index_select(Tensor::iota::<f32>(&[5]).view(), 0, longs(&[-1], &[1]).view());
+    }
+
+    #[test]
+    #[should_panic(expected = "index_select: indices must be i64 or i32, got f32")]
+    fn index_select_rejects_float_index() {
+        index_select(Tensor::iota::<f32>(&[5]).view(), 0, Tensor::iota::<f32>(&[2]).view());
+    }
+
+    #[test]
+    fn index_add_accumulates_repeated_rows() {
+        // Ones [3, 2] plus rows of [[1, 2], [3, 4], [5, 6]] at 0, 2, 0: row 0 gains 1+5 and 2+6,
+        // row 2 gains 3 and 4, row 1 stays: [[7, 9], [1, 1], [4, 5]].
+        let dest = Tensor::new(&[1f32; 6], &[3, 2]);
+        let out = index_add(dest.view(), 0, longs(&[0, 2, 0], &[3]).view(), three_by_two().view());
+        assert_eq!(values::<f32>(&out), ints(&[7, 9, 1, 1, 4, 5]));
+        // Along dim 1 with both source columns sent to column 2: [[0, 0, 3], [0, 0, 7]].
+        let dest = Tensor::new(&[0i64; 6], &[2, 3]);
+        let src = longs(&[1, 2, 3, 4], &[2, 2]);
+        let out = index_add(dest.view(), 1, Tensor::new(&[2i32, 2], &[2]).view(), src.view());
+        assert_eq!(values::<i64>(&out), vec![0, 0, 3, 0, 0, 7]);
+    }
+
+    #[test]
+    fn index_add_accumulates_half_floats_and_bools() {
+        // f16: 0.5 + 0.25 + 0.25 = 1 at row 0. bool: false | true | false = true.
+        let dest = Tensor::new(&[f16::from_f32(0.5), f16::ZERO], &[2]);
+        let src = Tensor::new(&[f16::from_f32(0.25); 2], &[2]);
+        let out = index_add(dest.view(), 0, longs(&[0, 0], &[2]).view(), src.view());
+        assert_eq!(values::<f16>(&out), vec![f16::ONE, f16::ZERO]);
+        let dest = Tensor::new(&[false, false], &[2]);
+        let src = Tensor::new(&[true, false], &[2]);
+        let out = index_add(dest.view(), 0, longs(&[1, 0], &[2]).view(), src.view());
+        assert_eq!(values::<bool>(&out), vec![false, true]);
+    }
+
+    #[test]
+    fn index_add_of_strided_operands_matches_contiguous() {
+        let dest = Tensor::iota::<f64>(&[3, 4, 5]).transpose(0, 2); // [5, 4, 3]
+        let src = Tensor::iota::<f64>(&[1, 4, 3]).expand(&[6, 4, 3]);
+        // Entries 4, 0, 4, 2, 1, 1 read through a step-2 slice.
+        let index = longs(&[4, 9, 0, 9, 4, 9, 2, 9, 1, 9, 1, 9], &[12]).slice(0, 0, 6, 2);
+        let strided = index_add(dest.view(), 0, index.view(), src.view());
+        let reference = index_add(dest.contiguous().view(), 0, index.contiguous().view(), src.contiguous().view());
+        assert_eq!(values::<f64>(&strided), values::<f64>(&reference));
+        // And along the last dim, where the source's inner block is not dense.
+        let src = Tensor::iota::<f64>(&[6, 4, 5]).transpose(0, 2); // [5, 4, 6]
+        let index = longs(&[2, 0, 2, 1, 1, 1], &[6]);
+        let strided = index_add(dest.view(), 2, index.view(), src.view());
+        let reference = index_add(dest.contiguous().view(), 2, index.view(), src.contiguous().view());
+        assert_eq!(values::<f64>(&strided), values::<f64>(&reference));
+    }
+
+    #[test]
+    fn index_add_is_deterministic_and_adds_in_index_order() {
+        // Many duplicates of a few rows, large enough to run in parallel. The reference adds
+        // the same f32 values one index entry after another, so any other order would round
+        // differently somewhere.
+        let (rows, cols, picks) = (7usize, 5000usize, 300usize);
+        let index: Vec<i64> = (0..picks as i64).map(|j| (j * 3) % rows as i64).collect();
+        let src_data: Vec<f32> = (0..picks * cols).map(|k| ((k * 37 % 101) as f32 - 50.0) * 0.013).collect();
+        let src = Tensor::new(&src_data, &[picks, cols]);
+        let dest = Tensor::new(&vec![0.1f32; rows * cols], &[rows, cols]);
+        let run = || values::<f32>(&index_add(dest.view(), 0, longs(&index, &[picks]).view(), src.view()));
+        let out = run();
+        let mut expected = vec![0.1f32; rows * cols];
+        for (j, &r) in index.iter().enumerate() {
+            for c in 0..cols {
+                expected[r as usize * cols + c] += src_data[j * cols + c];
+            }
+        }
+        assert_eq!(out, expected);
+        assert_eq!(run(), out);
+    }
+
+    #[test]
+    #[should_panic(expected = "index_add: source shape [2,3] must be the destination's [3,2] with dim 0 of size 2")]
+    fn index_add_rejects_mismatched_source() {
+        let src = Tensor::iota::<f32>(&[2, 3]);
+        index_add(three_by_two().view(), 0, longs(&[0, 1], &[2]).view(), src.view());
+    }
+
+    #[test]
+    fn gather_reads_along_dim() {
+        // PyTorch's example: x = [[1, 2], [3, 4]], index [[0, 0], [1, 0]] along dim 1 gives
+        // [[x00, x00], [x11, x10]] = [[1, 1], [4, 3]].
+        let x = Tensor::new(&ints(&[1, 2, 3, 4]), &[2, 2]);
+        let out = gather(x.view(), 1, longs(&[0, 0, 1, 0], &[2, 2]).view());
+        assert_eq!(values::<f32>(&out), ints(&[1, 1, 4, 3]));
+        // Along dim 0 with index [[1, 0]]: [[x10, x01]] = [[3, 2]].
+        let out = gather(x.view(), 0, longs(&[1, 0], &[1, 2]).view());
+        assert_eq!(values::<f32>(&out), ints(&[3, 2]));
+        // An index smaller than x in the other dim: x = iota [3, 3], index [[2], [0]] along
+        // dim 1 gives [[x02], [x10]] = [[2], [3]].
+        let x = Tensor::iota::<i32>(&[3, 3]);
+        let out = gather(x.view(), 1, Tensor::new(&[2i32, 0], &[2, 1]).view());
+        assert_eq!(values::<i32>(&out), vec![2, 3]);
+    }
+
+    #[test]
+    fn gather_of_strided_operands_matches_contiguous() {
+        let inputs = [
+            Tensor::iota::<u8>(&[4, 3, 5]).transpose(0, 2),
+            Tensor::iota::<u8>(&[5, 9, 4]).slice(1, 0, 3, 3),
+            Tensor::iota::<u8>(&[5, 1, 4]).expand(&[5, 3, 4]),
+        ];
+        // Index [3, 3, 3] transposed from a [3, 3, 3] tensor whose entries are 0..=2.
+        let index_data: Vec<i64> = (0..27).map(|k| (k * 5) % 3).collect();
+        let index = longs(&index_data, &[3, 3, 3]).transpose(0, 1);
+        for x in &inputs {
+            for dim in 0..3 {
+                assert_eq!(
+                    values::<u8>(&gather(x.view(), dim, index.view())),
+                    values::<u8>(&gather(x.contiguous().view(), dim, index.contiguous().view()))
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "gather: index [3,1] is larger than the input [2,2] in dim 0")]
+    fn gather_rejects_index_larger_than_input() {
+        gather(Tensor::iota::<f32>(&[2, 2]).view(), 1, longs(&[0, 0, 0], &[3, 1]).view());
+    }
+
+    #[test]
+    #[should_panic(expected = "gather: indices must be i64 or i32, got bool")]
+    fn gather_rejects_bool_index() {
+        gather(Tensor::iota::<f32>(&[2]).view(), 0, Tensor::new(&[true], &[1]).view());
+    }
+
+    #[test]
+    #[should_panic(expected = "gather: index 2 is out of range for dim 1 of size 2")]
+    fn gather_rejects_out_of_range_index() {
+        gather(Tensor::iota::<f32>(&[2, 2]).view(), 1, longs(&[0, 2], &[1, 2]).view());
+    }
+
+    #[test]
+    fn scatter_writes_the_source_where_the_index_points() {
+        // PyTorch's example: src = [[1..5], [6..10]], index [[0, 1, 2, 0]] along dim 0 into
+        // zeros [3, 5]: out[index[0][j]][j] = src[0][j] for j < 4, so 1 goes to (0, 0),
+        // 2 to (1, 1), 3 to (2, 2), 4 to (0, 3); src's second row and last column go unused.
+        let src = Tensor::new(&ints(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), &[2, 5]);
+        let dest = Tensor::new(&[0f32; 15], &[3, 5]);
+        let out = scatter(dest.view(), 0, longs(&[0, 1, 2, 0], &[1, 4]).view(), src.view());
+        assert_eq!(values::<f32>(&out), ints(&[1, 0, 0, 4, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0, 0]));
+    }
+
+    #[test]
+    fn scatter_keeps_the_last_write_and_scatter_add_sums_all() {
+        // Positions 0, 1, 0, 4, 0 receive 1, 2, 3, 4, 5. scatter: position 0 ends with the last
+        // of 1, 3, 5 = 5. scatter_add into ones: position 0 is 1 + 1 + 3 + 5 = 10.
+        let index = longs(&[0, 1, 0, 4, 0], &[5]);
+        let src = longs(&[1, 2, 3, 4, 5], &[5]);
+        let zeros = longs(&[0; 5], &[5]);
+        let out = scatter(zeros.view(), 0, index.view(), src.view());
+        assert_eq!(values::<i64>(&out), vec![5, 2, 0, 0, 4]);
+        let ones = longs(&[1; 5], &[5]);
+        let out = scatter_add(ones.view(), 0, index.view(), src.view());
+        assert_eq!(values::<i64>(&out), vec![10, 3, 1, 1, 5]);
+    }
+
+    #[test]
+    fn scatter_of_strided_operands_matches_contiguous() {
+        let dest = Tensor::iota::<bf16>(&[4, 3, 5]).transpose(0, 2); // [5, 3, 4]
+        let src = Tensor::iota::<bf16>(&[1, 3, 6]).expand(&[5, 3, 6]);
+        let index_data: Vec<i32> = (0..24).map(|k| (k * 7) % 3).collect();
+        let index = Tensor::new(&index_data, &[2, 3, 4]).transpose(0, 1); // [3, 2, 4]
+        for dim in 0..3 {
+            for op in [scatter, scatter_add] {
+                assert_eq!(
+                    values::<bf16>(&op(dest.view(), dim, index.view(), src.view())),
+                    values::<bf16>(&op(dest.contiguous().view(), dim, index.contiguous().view(), src.contiguous().view()))
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "scatter_add: index [3] is larger than the source [2] in dim 0")]
+    fn scatter_add_rejects_source_smaller_than_index() {
+        let dest = Tensor::iota::<f32>(&[5]);
+        scatter_add(dest.view(), 0, longs(&[0, 1, 2], &[3]).view(), Tensor::iota::<f32>(&[2]).view());
+    }
+
+    #[test]
+    #[should_panic(expected = "scatter: index 5 is out of range for dim 0 of size 5")]
+    fn scatter_rejects_out_of_range_index() {
+        let dest = Tensor::iota::<f32>(&[5]);
+        scatter(dest.view(), 0, longs(&[5], &[1]).view(), Tensor::iota::<f32>(&[1]).view());
+    }
+
+    #[test]
+    fn masked_select_keeps_true_positions_in_order() {
+        // [[1, 2], [3, 4]] under [[T, F], [F, T]] keeps 1 and 4; a mask [F, T] broadcast over
+        // the rows keeps column 1: 2 and 4.
+        let x = Tensor::new(&ints(&[1, 2, 3, 4]), &[2, 2]);
+        let mask = Tensor::new(&[true, false, false, true], &[2, 2]);
+        let (out, len) = masked_select(x.view(), mask.view());
+        assert_eq!((values::<f32>(&out), len), (ints(&[1, 4]), 2));
+        let column = Tensor::new(&[false, true], &[2]);
+        let (out, len) = masked_select(x.view(), column.view());
+        assert_eq!((values::<f32>(&out), len), (ints(&[2, 4]), 2));
+        // Transposed x, [[1, 3], [2, 4]], under the same column mask: 3 and 4.
+        let (out, _) = masked_select(x.transpose(0, 1).view(), column.view());
+        assert_eq!(values::<f32>(&out), ints(&[3, 4]));
+        // An all-false mask selects nothing.
+        let none = Tensor::new(&[false], &[1]);
+        assert_eq!(masked_select(x.view(), none.view()).1, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "masked_select: mask must be bool, got u8")]
+    fn masked_select_rejects_non_bool_mask() {
+        masked_select(Tensor::iota::<f32>(&[2]).view(), Tensor::iota::<u8>(&[2]).view());
+    }
+
+    #[test]
+    fn one_hot_marks_each_class() {
+        // Classes 2, 0, 1 of 3: rows [0, 0, 1], [1, 0, 0], [0, 1, 0]; a transposed i32 input
+        // is read in its logical order.
+        let out = one_hot(longs(&[2, 0, 1], &[3]).view(), 3);
+        assert_eq!(values::<i64>(&out), vec![0, 0, 1, 1, 0, 0, 0, 1, 0]);
+        let t = Tensor::new(&[1i32, 0, 0, 1], &[2, 2]).transpose(0, 1); // [[1, 0], [0, 1]]
+        assert_eq!(values::<i64>(&one_hot(t.view(), 2)), vec![0, 1, 1, 0, 1, 0, 0, 1]);
+    }
+
+    #[test]
+    #[should_panic(expected = "one_hot: index 3 is out of range for 3 classes")]
+    fn one_hot_rejects_index_past_the_classes() {
+        one_hot(longs(&[0, 3], &[2]).view(), 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "one_hot: index -2 is out of range for 3 classes")]
+    fn one_hot_rejects_negative_index() {
+        one_hot(longs(&[-2], &[1]).view(), 3);
+    }
+
+    proptest! {
+        #[test]
+        fn gather_with_iota_index_is_identity(rows in 1usize..6, cols in 1usize..6, dim in 0usize..2) {
+            // index[i][j] = i along dim 0 (or j along dim 1), built as an expanded iota.
+            let x = Tensor::iota::<f32>(&[cols, rows]).transpose(0, 1);
+            let index = if dim == 0 {
+                Tensor::iota::<i64>(&[rows, 1]).expand(&[rows, cols])
+            } else {
+                Tensor::iota::<i64>(&[1, cols]).expand(&[rows, cols])
+            };
+            let out = gather(x.view(), dim, index.view());
+            prop_assert_eq!(values::<f32>(&out), values::<f32>(&x.contiguous().storage));
+        }
+    }
+}
