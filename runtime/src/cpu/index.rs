@@ -12,14 +12,14 @@
 use super::copy::contiguous;
 use super::movement::copy_row;
 use crate::element::Element;
-use crate::layout::{contiguous_strides, Layout};
+use crate::layout::{Layout, contiguous_strides};
 use crate::parallel::{self, SendPtr};
 use crate::storage::{Storage, View};
 use crate::strided::Plan;
 use crate::with_dtype;
 use half::{bf16, f16};
-use ignis_ir::shape::{self, format_shape};
 use ignis_ir::DType;
+use ignis_ir::shape::{self, format_shape};
 
 /// Addition as the accumulating ops need it: wrapping for integers, `or` for bool, and in
 /// f32 for half floats (rounded back after every step, as PyTorch's CPU kernels do).
@@ -98,9 +98,12 @@ fn box_offsets(shape: &[usize], strides: &[isize]) -> Vec<isize> {
 /// and each inner position, and the stride of `dim`.
 struct Split {
     outer: Vec<isize>,
+    /// Offsets of the inner positions; left empty when they are `0, 1, 2, ...`.
     inner: Vec<isize>,
     /// Whether the inner positions are `0, 1, 2, ...`, so a run of them is one block copy.
     inner_dense: bool,
+    /// Number of inner positions.
+    block: usize,
     stride: isize,
 }
 
@@ -109,10 +112,12 @@ impl Split {
         let (shape, strides) = (view.shape(), &view.layout.strides);
         let inner_layout =
             Layout { shape: shape[dim + 1..].iter().copied().collect(), strides: strides[dim + 1..].into(), offset: 0 };
+        let inner_dense = inner_layout.is_contiguous();
         Split {
             outer: box_offsets(&shape[..dim], &strides[..dim]),
-            inner: box_offsets(&shape[dim + 1..], &strides[dim + 1..]),
-            inner_dense: inner_layout.is_contiguous(),
+            inner: if inner_dense { Vec::new() } else { box_offsets(&shape[dim + 1..], &strides[dim + 1..]) },
+            inner_dense,
+            block: inner_layout.numel(),
             stride: strides[dim],
         }
     }
@@ -135,7 +140,7 @@ fn index_select_typed<T: Element>(x: View, dim: usize, rows: &[usize]) -> Storag
         return out;
     }
     let split = Split::new(x, dim);
-    let block = split.inner.len();
+    let block = split.block;
     let (dst, src) = (SendPtr(out.as_ptr::<T>()), SendPtr(x.base_ptr::<T>() as *mut T));
     let items = split.outer.len() * rows.len();
     parallel::parallel_for(items, (parallel::ELEMENTWISE_GRAIN / block).max(1), |a, b| {
@@ -201,7 +206,7 @@ fn index_add_typed<T: Accumulate>(dest: View, dim: usize, rows: &[usize], src: V
         return out;
     }
     let split = Split::new(src, dim);
-    let block = split.inner.len();
+    let block = split.block;
     let out_dim = dest.shape()[dim];
     // Tasks own disjoint output ranges (one outer position, one chunk of the inner block) and
     // walk the index in order, so every output element sees its additions in one fixed order.
@@ -405,7 +410,7 @@ pub fn one_hot(indices: View, classes: usize) -> Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::testing::{ints, values, Tensor};
+    use crate::cpu::testing::{Tensor, ints, values};
     use proptest::prelude::*;
 
     fn longs(values: &[i64], shape: &[usize]) -> Tensor {
@@ -662,7 +667,12 @@ mod tests {
             for op in [scatter, scatter_add] {
                 assert_eq!(
                     values::<bf16>(&op(dest.view(), dim, index.view(), src.view())),
-                    values::<bf16>(&op(dest.contiguous().view(), dim, index.contiguous().view(), src.contiguous().view()))
+                    values::<bf16>(&op(
+                        dest.contiguous().view(),
+                        dim,
+                        index.contiguous().view(),
+                        src.contiguous().view()
+                    ))
                 );
             }
         }

@@ -6,7 +6,7 @@
 
 use super::copy::{contiguous, scalar_as};
 use crate::element::Element;
-use crate::layout::{contiguous_strides, Layout};
+use crate::layout::{Layout, contiguous_strides};
 use crate::parallel::{self, SendPtr};
 use crate::storage::{Storage, View};
 use crate::strided::Plan;
@@ -34,15 +34,12 @@ pub(crate) unsafe fn copy_box<T: Element>(
     }
     let plan = Plan::new(shape, [dst_strides, src_strides]);
     let [ds, ss] = plan.inner_strides();
-    let row = plan.row_len();
     let (d, s) = (SendPtr(dst), SendPtr(src as *mut T));
-    let grain = (parallel::ELEMENTWISE_GRAIN / row).max(1);
-    parallel::parallel_for(plan.rows(), grain, |a, b| {
-        plan.for_rows(a, b, |[od, os]| {
-            // SAFETY: the caller guarantees the box is in bounds for both pointers and that
-            // rows write distinct positions that are never read.
-            unsafe { copy_row(d.get().offset(od), ds, s.get().offset(os), ss, row) }
-        });
+    // Segments split long rows too, so one big contiguous slab still spreads across threads.
+    plan.par_segments(parallel::ELEMENTWISE_GRAIN, |[od, os], len| {
+        // SAFETY: the caller guarantees the box is in bounds for both pointers and that
+        // segments write distinct positions that are never read.
+        unsafe { copy_row(d.get().offset(od), ds, s.get().offset(os), ss, len) }
     });
 }
 
@@ -148,11 +145,7 @@ pub fn roll(x: View, shifts: &[isize], dims: &[usize]) -> Storage {
         let layout = Layout::contiguous(&[x.numel()]);
         return roll(View::new(&flat, &layout), shifts, &[0]);
     }
-    assert_eq!(
-        shifts.len(),
-        dims.len(),
-        "roll: expects one shift per dim, got shifts {shifts:?} for dims {dims:?}"
-    );
+    assert_eq!(shifts.len(), dims.len(), "roll: expects one shift per dim, got shifts {shifts:?} for dims {dims:?}");
     let shape = x.shape();
     let mut net = vec![0usize; shape.len()];
     for (&shift, &d) in shifts.iter().zip(dims) {
@@ -328,7 +321,7 @@ fn fill_borders<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::testing::{ints, values, Tensor};
+    use crate::cpu::testing::{Tensor, ints, values};
     use ignis_ir::DType;
     use proptest::prelude::*;
 
@@ -387,10 +380,7 @@ mod tests {
         let s = Tensor::iota::<f32>(&[4, 6]).slice(1, 1, 3, 2); // [4, 3], every other column
         let e = Tensor::iota::<f32>(&[1, 3]).expand(&[4, 3]);
         for dim in 0..2 {
-            assert_eq!(
-                cat_of(&[&t, &s, &e], dim),
-                cat_of(&[&t.contiguous(), &s.contiguous(), &e.contiguous()], dim)
-            );
+            assert_eq!(cat_of(&[&t, &s, &e], dim), cat_of(&[&t.contiguous(), &s.contiguous(), &e.contiguous()], dim));
         }
     }
 
@@ -408,6 +398,18 @@ mod tests {
                 assert_eq!(out[i * 500 + j], expected);
             }
         }
+    }
+
+    #[test]
+    fn long_rows_split_across_threads_keep_their_order() {
+        // One contiguous row per input, long enough to be cut into pieces: cat along dim 0 of
+        // iota(n) and iota(n) is i mod n at position i; flip puts n - 1 - i at position i.
+        let n = 100_003;
+        let a = Tensor::iota::<i64>(&[n]);
+        let out: Vec<i64> = values(&cat(&[a.view(), a.view()], 0));
+        assert!(out.iter().enumerate().all(|(i, &v)| v == (i % n) as i64));
+        let out: Vec<i64> = values(&flip(a.view(), &[0]));
+        assert!(out.iter().enumerate().all(|(i, &v)| v == (n - 1 - i) as i64));
     }
 
     #[test]
