@@ -1,0 +1,87 @@
+//! Command-line arguments. Parsing only: running the workloads lives in `lib.rs`.
+
+use crate::error::{Error, Result};
+use crate::workloads::Workload;
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// Runs the standard ignis workloads (W1..W7 of BENCHMARKS.md) and reports eager and compiled
+/// timings next to the machine's limits.
+#[derive(Parser, Debug, Clone, PartialEq)]
+#[command(
+    name = "ignis-bench",
+    version,
+    after_help = "\
+Workloads: W1 gelu_tanh(x*w+b), W2 layer_norm, W3 softmax (all [4096,1024]), W4 MLP forward,
+W5 MLP training step, W6f/W6b transformer block forward / forward+backward, W7 100 tiny ops.
+All fp32, fixed seeds, inputs from randn. Times are medians per call after warm-up; columns
+that ignis cannot produce yet print \"not yet\" (null in JSON).
+
+Limits: the memory bandwidth is always measured (a parallel copy of a 512 MiB buffer, best of
+5, read+write bytes counted as STREAM does); it gives floor_ms for W1-W3. --limits quick also
+times a 1024^3 f32 matmul, --limits full adds 4096^3 (about 137 GFLOP per call, several seconds
+on a small machine), --limits bandwidth skips the matmuls."
+)]
+pub struct Args {
+    /// Workloads to run, comma separated; every workload when omitted.
+    #[arg(long = "workload", value_name = "W1,W2,...", value_delimiter = ',', ignore_case = true)]
+    pub workloads: Vec<Workload>,
+
+    /// Timed calls per workload [default: 50 for W1-W3, 30 for W4/W6, 20 for W5, 300 for W7;
+    /// BENCHMARKS.md asks for at least 20].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub iters: Option<u32>,
+
+    /// Threads for the eager kernels and the bandwidth copy [default: all cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+
+    /// Where the workloads run.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
+
+    /// Also write the results as a JSON array to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Also draw eager vs compiled per workload as an SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Which machine limits to measure besides the memory bandwidth.
+    #[arg(long, value_enum, default_value_t = LimitsChoice::Quick)]
+    pub limits: LimitsChoice,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    Cpu,
+    Cuda,
+    Rocm,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LimitsChoice {
+    /// Memory bandwidth only.
+    Bandwidth,
+    /// Bandwidth and a 1024^3 matmul.
+    Quick,
+    /// Bandwidth and 1024^3 and 4096^3 matmuls.
+    Full,
+}
+
+impl Args {
+    /// The workloads asked for, in the order given; all of them when none was named.
+    pub fn selected_workloads(&self) -> Vec<Workload> {
+        if self.workloads.is_empty() { Workload::ALL.to_vec() } else { self.workloads.clone() }
+    }
+
+    /// Refuses what this build cannot do, before any time is spent measuring.
+    pub fn check_supported(&self) -> Result<()> {
+        match self.device {
+            DeviceChoice::Cpu => Ok(()),
+            DeviceChoice::Cuda => Err(Error::DeviceUnavailable("cuda".into())),
+            DeviceChoice::Rocm => Err(Error::DeviceUnavailable("rocm".into())),
+        }
+    }
+}

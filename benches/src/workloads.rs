@@ -1,0 +1,158 @@
+//! The standard workloads of BENCHMARKS.md: their inputs, their eager computation, and the
+//! bytes each must move. Timing and reporting live elsewhere; nothing here measures.
+
+use clap::ValueEnum;
+use ignis::{DType, Tensor};
+
+/// Rows and columns of the W1-W3 inputs.
+pub const ROWS: usize = 4096;
+pub const COLUMNS: usize = 1024;
+/// Length of the W7 input.
+pub const TINY_LENGTH: usize = 64;
+const F32_BYTES: u64 = 4;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Workload {
+    #[value(name = "W1")]
+    W1,
+    #[value(name = "W2")]
+    W2,
+    #[value(name = "W3")]
+    W3,
+    #[value(name = "W4")]
+    W4,
+    #[value(name = "W5")]
+    W5,
+    #[value(name = "W6f")]
+    W6f,
+    #[value(name = "W6b")]
+    W6b,
+    #[value(name = "W7")]
+    W7,
+}
+
+/// A workload ready to time: its inputs are built, so each call does only the workload's work.
+pub struct Prepared {
+    pub call: Box<dyn FnMut() -> Tensor>,
+    /// Each input read once plus each output written once, where a memory floor applies.
+    pub bytes_moved: Option<u64>,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 8] = [
+        Workload::W1,
+        Workload::W2,
+        Workload::W3,
+        Workload::W4,
+        Workload::W5,
+        Workload::W6f,
+        Workload::W6b,
+        Workload::W7,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::W1 => "W1",
+            Workload::W2 => "W2",
+            Workload::W3 => "W3",
+            Workload::W4 => "W4",
+            Workload::W5 => "W5",
+            Workload::W6f => "W6f",
+            Workload::W6b => "W6b",
+            Workload::W7 => "W7",
+        }
+    }
+
+    /// Timed calls when `--iters` is not given; the counts the peer measurements used, so
+    /// medians compare like for like.
+    pub fn default_iterations(self) -> usize {
+        match self {
+            Workload::W1 | Workload::W2 | Workload::W3 => 50,
+            Workload::W4 | Workload::W6f | Workload::W6b => 30,
+            Workload::W5 => 20,
+            Workload::W7 => 300,
+        }
+    }
+
+    /// Untimed calls first: they fill the allocator's cache and the thread pool's queues.
+    pub fn warmup_calls(self) -> usize {
+        match self {
+            // A W7 call is tens of microseconds, so more warm-up costs nothing.
+            Workload::W7 => 50,
+            _ => 5,
+        }
+    }
+
+    /// Builds the inputs (from a fixed seed) and the eager call; `None` when ignis lacks
+    /// what the workload needs.
+    pub fn prepare_eager(self) -> Option<Prepared> {
+        let matrix_bytes = (ROWS * COLUMNS) as u64 * F32_BYTES;
+        let row_bytes = COLUMNS as u64 * F32_BYTES;
+        match self {
+            Workload::W1 => {
+                ignis::manual_seed(0);
+                let x = Tensor::randn([ROWS, COLUMNS], DType::F32);
+                let w = Tensor::randn([ROWS, COLUMNS], DType::F32);
+                let b = Tensor::randn([ROWS, COLUMNS], DType::F32);
+                Some(Prepared {
+                    call: Box::new(move || elementwise_chain(&x, &w, &b)),
+                    bytes_moved: Some(4 * matrix_bytes),
+                })
+            }
+            Workload::W2 => {
+                ignis::manual_seed(0);
+                let x = Tensor::randn([ROWS, COLUMNS], DType::F32);
+                // Weight near one and bias near zero, as a trained layer's are, but never
+                // exactly the identity, which a compiler could fold away.
+                let weight = Tensor::randn([COLUMNS], DType::F32).mul_scalar(0.1).add_scalar(1.0);
+                let bias = Tensor::randn([COLUMNS], DType::F32).mul_scalar(0.1);
+                Some(Prepared {
+                    call: Box::new(move || layer_norm(&x, &weight, &bias)),
+                    bytes_moved: Some(2 * matrix_bytes + 2 * row_bytes),
+                })
+            }
+            Workload::W3 => {
+                ignis::manual_seed(0);
+                let x = Tensor::randn([ROWS, COLUMNS], DType::F32);
+                Some(Prepared { call: Box::new(move || softmax(&x)), bytes_moved: Some(2 * matrix_bytes) })
+            }
+            Workload::W7 => {
+                ignis::manual_seed(3);
+                let x = Tensor::randn([TINY_LENGTH], DType::F32);
+                Some(Prepared { call: Box::new(move || tiny_op_chain(&x)), bytes_moved: None })
+            }
+            // W4 waits for `Tensor::matmul`; W5 and W6 for `nn` and the optimizer.
+            Workload::W4 | Workload::W5 | Workload::W6f | Workload::W6b => None,
+        }
+    }
+}
+
+/// W1: `gelu_tanh(x * w + b)`, three eager ops.
+pub fn elementwise_chain(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
+    x.mul(w).add(b).gelu_tanh()
+}
+
+/// W2: layer norm over the last dimension, eps 1e-5.
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Tensor {
+    let last = x.shape()[x.rank() - 1];
+    x.layer_norm(&[last], Some(weight), Some(bias), 1e-5)
+}
+
+/// W3: softmax over the last dimension.
+pub fn softmax(x: &Tensor) -> Tensor {
+    x.softmax(-1)
+}
+
+/// Rounds of W7's chain; each round is two ops.
+pub const TINY_ROUNDS: usize = 50;
+
+/// W7: 100 tiny ops. Round `i` scales by 1.0001 (even `i`) or adds 0.0001 (odd `i`), then
+/// takes tanh: the chain the peer measurements ran, so per-op overheads compare directly.
+pub fn tiny_op_chain(x: &Tensor) -> Tensor {
+    let mut y = x.clone();
+    for round in 0..TINY_ROUNDS {
+        y = if round % 2 == 0 { y.mul_scalar(1.0001) } else { y.add_scalar(0.0001) };
+        y = y.tanh();
+    }
+    y
+}
