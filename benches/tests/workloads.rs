@@ -1,0 +1,84 @@
+//! The workloads compute what BENCHMARKS.md says, checked on tiny inputs against values worked
+//! out by hand or in f64, independently of ignis.
+
+use ignis::Tensor;
+use ignis_bench::workloads::{self, TINY_ROUNDS, Workload};
+
+fn assert_close(actual: &[f32], expected: &[f64], tolerance: f64) {
+    assert_eq!(actual.len(), expected.len(), "lengths differ: {actual:?} vs {expected:?}");
+    for (index, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let error = (a as f64 - e).abs() / e.abs().max(1e-6);
+        assert!(error <= tolerance, "element {index}: got {a}, expected {e} (relative error {error:.2e})");
+    }
+}
+
+#[test]
+fn w1_is_gelu_tanh_of_x_times_w_plus_b() {
+    let x = Tensor::from_vec(vec![1.0f32, -0.5, 2.0], [3]);
+    let w = Tensor::from_vec(vec![0.5f32, 2.0, -1.0], [3]);
+    let b = Tensor::from_vec(vec![0.25f32, 0.5, 1.0], [3]);
+    // x * w + b = [0.75, -0.5, -1.0]; gelu_tanh(z) = z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
+    // = [0.579960555, -0.154285990, -0.158808009]
+    let y = workloads::elementwise_chain(&x, &w, &b).to_vec::<f32>();
+    assert_close(&y, &[0.579960555, -0.154285990, -0.158808009], 1e-5);
+}
+
+#[test]
+fn w2_normalizes_each_row_then_scales_and_shifts() {
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 10.0, 10.0, 10.0], [2, 3]);
+    let weight = Tensor::from_vec(vec![1.0f32, 2.0, 0.5], [3]);
+    let bias = Tensor::from_vec(vec![0.0f32, 1.0, -1.0], [3]);
+    // Row [1, 2, 3]: mean 2, biased variance 2/3, so (x - 2) / sqrt(2/3 + 1e-5) = [-s, 0, s]
+    // with s = 1.2247357; times weight plus bias: [-s, 1, 0.5 s - 1].
+    // Row [10, 10, 10]: variance 0, normalized to zeros, leaving the bias [0, 1, -1].
+    let s = 1.0 / (2.0f64 / 3.0 + 1e-5).sqrt();
+    let y = workloads::layer_norm(&x, &weight, &bias).to_vec::<f32>();
+    assert_close(&y, &[-s, 1.0, 0.5 * s - 1.0, 0.0, 1.0, -1.0], 1e-5);
+}
+
+#[test]
+fn w3_is_softmax_over_the_last_dim() {
+    // exp of [0, ln 2, ln 4] is [1, 2, 4]: the softmax is [1/7, 2/7, 4/7]; each row on its own.
+    let (two, four) = (2.0f32.ln(), 4.0f32.ln());
+    let x = Tensor::from_vec(vec![0.0f32, two, four, 5.0, 5.0, 5.0], [2, 3]);
+    let y = workloads::softmax(&x).to_vec::<f32>();
+    let third = 1.0 / 3.0;
+    assert_close(&y, &[1.0 / 7.0, 2.0 / 7.0, 4.0 / 7.0, third, third, third], 1e-6);
+}
+
+#[test]
+fn w7_chain_matches_the_same_chain_in_f64() {
+    let x = Tensor::from_vec(vec![0.5f32], [1]);
+    let mut expected = 0.5f64;
+    for round in 0..TINY_ROUNDS {
+        expected = if round % 2 == 0 { expected * 1.0001 } else { expected + 0.0001 };
+        expected = expected.tanh();
+    }
+    // The same loop in Python's float gives 0.16450188817442332.
+    assert!((expected - 0.164501888).abs() < 1e-8);
+    // 100 f32 roundings compound to a few ulps at most.
+    assert_close(&workloads::tiny_op_chain(&x).to_vec::<f32>(), &[expected], 1e-5);
+}
+
+#[test]
+fn w7_is_one_hundred_ops() {
+    assert_eq!(2 * TINY_ROUNDS, 100);
+}
+
+#[test]
+fn only_workloads_ignis_can_run_are_prepared() {
+    // Preparing W1-W3 would build [4096, 1024] inputs; W7 is the cheap one to check.
+    let mut prepared = Workload::W7.prepare_eager().expect("W7 runs eagerly");
+    assert_eq!((prepared.call)().shape(), &[workloads::TINY_LENGTH]);
+    assert_eq!(prepared.bytes_moved, None);
+    for workload in [Workload::W5, Workload::W6f, Workload::W6b] {
+        assert!(workload.prepare_eager().is_none(), "{} needs nn and autograd workloads first", workload.name());
+    }
+}
+
+#[test]
+fn every_workload_has_at_least_twenty_timed_calls_by_default() {
+    for workload in Workload::ALL {
+        assert!(workload.default_iterations() >= 20, "{}", workload.name());
+    }
+}
