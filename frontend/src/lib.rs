@@ -12,7 +12,7 @@ mod tensor;
 
 pub use autograd::{enable_grad, is_grad_enabled, no_grad, NoGradGuard};
 pub use error::{Error, Result};
-pub use ignis_ir::{DType, Scalar};
+pub use ignis_ir::{DType, PadMode, Scalar};
 pub use ignis_runtime::{Device, Element};
 pub use random::{manual_seed, seed_offset_pair};
 pub use tensor::{IntoShape, Tensor};

@@ -5,6 +5,8 @@
 
 mod binary;
 mod cast;
+mod combine;
+mod index;
 mod inplace;
 mod movement;
 mod norm;
