@@ -5,10 +5,14 @@
 //! compiler vectorizes; everything else goes through `strided::Plan`.
 
 pub mod binary;
+pub mod conv;
 pub mod copy;
 pub mod math;
+pub mod matmul;
 pub mod unary;
 
 pub use binary::{binary, binary_scalar, where_select};
+pub use conv::{fold, unfold};
 pub use copy::{cast, contiguous, copy_into, fill_view};
+pub use matmul::matmul;
 pub use unary::unary;
