@@ -16,10 +16,7 @@ pub(crate) trait Real:
     Element + Add<Output = Self> + AddAssign + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
 {
 }
-impl<T> Real for T where
-    T: Element + Add<Output = T> + AddAssign + Sub<Output = T> + Mul<Output = T> + Div<Output = T>
-{
-}
+impl<T> Real for T where T: Element + Add<Output = T> + AddAssign + Sub<Output = T> + Mul<Output = T> + Div<Output = T> {}
 
 /// A float input as a dense row-major buffer: the view's own storage when it is already
 /// contiguous f32/f64, otherwise a copy (half floats widened to f32).
@@ -186,7 +183,9 @@ fn unfold_typed<T: Real>(g: &Geometry, planes: usize, x: &[T]) -> Storage {
                             if g.stride[1] == 1 {
                                 line[lo..hi].copy_from_slice(&image_row[first..first + hi - lo]);
                             } else {
-                                for (o, v) in line[lo..hi].iter_mut().zip(image_row[first..].iter().step_by(g.stride[1])) {
+                                for (o, v) in
+                                    line[lo..hi].iter_mut().zip(image_row[first..].iter().step_by(g.stride[1]))
+                                {
                                     *o = *v;
                                 }
                             }
@@ -214,7 +213,7 @@ pub fn fold(
     let shape = cols.shape();
     let (k, l) = (g.kernel_len(), g.positions());
     assert!(
-        shape.len() == 3 && shape[1] % k == 0 && shape[2] == l,
+        shape.len() == 3 && shape[1].is_multiple_of(k) && shape[2] == l,
         "fold: expects columns of shape [N, C * {k}, {l}] for output {output:?} with kernel {kernel:?}, got {}{shape:?}",
         cols.dtype()
     );
@@ -315,7 +314,9 @@ mod tests {
     #[test]
     fn fold_is_the_adjoint_of_unfold() {
         // <unfold(x), y> == <x, fold(y)> for any x and y, so fold is unfold's transpose.
-        let cases: &[(&[usize], &[usize], &[usize], &[usize], &[usize])] = &[
+        // (input shape, kernel, stride, padding, dilation)
+        type Case = (&'static [usize], &'static [usize], &'static [usize], &'static [usize], &'static [usize]);
+        let cases: &[Case] = &[
             (&[2, 3, 7, 6], &[3, 2], &[2, 1], &[1, 2], &[2, 1]),
             (&[1, 2, 5, 5], &[3, 3], &[1, 1], &[1, 1], &[1, 1]),
             (&[2, 1, 9, 4], &[2, 3], &[3, 2], &[0, 1], &[1, 2]),
@@ -380,7 +381,8 @@ mod tests {
                 crate::cpu::copy::cast(View::new(&s, &Layout::contiguous(shape)), dtype)
             };
             let xs = cast(&x, &[n, c, h, w]);
-            let cols = unfold(View::new(&xs, &Layout::contiguous(&[n, c, h, w])), &[kh, kw], &stride, &padding, &dilation);
+            let cols =
+                unfold(View::new(&xs, &Layout::contiguous(&[n, c, h, w])), &[kh, kw], &stride, &padding, &dilation);
             let ws = cast(&weight, &[o, c * kh * kw]);
             let (out, shape) = crate::cpu::matmul::matmul(
                 View::new(&ws, &Layout::contiguous(&[o, c * kh * kw])),

@@ -9,10 +9,15 @@ pub mod conv;
 pub mod copy;
 pub mod math;
 pub mod matmul;
+pub mod pool;
 pub mod unary;
 
 pub use binary::{binary, binary_scalar, where_select};
 pub use conv::{fold, unfold};
 pub use copy::{cast, contiguous, copy_into, fill_view};
 pub use matmul::matmul;
+pub use pool::{
+    adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool2d, avg_pool2d_backward, max_pool2d,
+    max_pool2d_backward, upsample_nearest2d, upsample_nearest2d_backward,
+};
 pub use unary::unary;
