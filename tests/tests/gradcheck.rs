@@ -188,3 +188,67 @@ fn normalization_ops() {
     check("layer_norm 2 dims", |xs| xs[0].layer_norm(&[3, 5], None, None, 1e-5), &[x.clone()]);
     check("rms_norm", |xs| xs[0].rms_norm(&[5], Some(&xs[1]), 1e-6), &[x, randn(&[5])]);
 }
+
+#[test]
+fn matmul_and_linear() {
+    let cases: [(&[usize], &[usize]); 6] =
+        [(&[2, 3], &[3, 4]), (&[3], &[3, 2]), (&[2, 3], &[3]), (&[3], &[3]), (&[2, 2, 3], &[3, 4]), (&[2, 1, 2, 3], &[3, 3, 2])];
+    for (sa, sb) in cases {
+        check("matmul", |xs| xs[0].matmul(&xs[1]), &[randn(sa), randn(sb)]);
+    }
+    check("matmul of transposed", |xs| xs[0].t().matmul(&xs[1].t()), &[randn(&[3, 2]), randn(&[4, 3])]);
+    check("linear", |xs| xs[0].linear(&xs[1], Some(&xs[2])), &[randn(&[2, 3]), randn(&[4, 3]), randn(&[4])]);
+}
+
+#[test]
+fn convolution_and_pooling() {
+    use ignis::{ConvOptions, Window2d};
+    let x = randn(&[2, 4, 5, 5]);
+    let w = randn(&[6, 2, 3, 3]);
+    let b = randn(&[6]);
+    let opts = ConvOptions::new(2).stride(2).padding(1).groups(2);
+    check("conv2d", |xs| xs[0].conv2d(&xs[1], Some(&xs[2]), &opts), &[x.clone(), w, b]);
+    let dilated = ConvOptions::new(2).dilation(2);
+    check("conv2d dilated", |xs| xs[0].conv2d(&xs[1], None, &dilated), &[randn(&[1, 2, 5, 6]), randn(&[3, 2, 2, 2])]);
+    let o1 = ConvOptions::new(1).stride(2).padding(1);
+    check("conv1d", |xs| xs[0].conv1d(&xs[1], Some(&xs[2]), &o1), &[randn(&[2, 3, 7]), randn(&[4, 3, 3]), randn(&[4])]);
+    let window = Window2d { kernel: [2, 2], stride: [2, 1], padding: [1, 0], dilation: [1, 1] };
+    let wm = window.clone();
+    check("max_pool2d", move |xs| xs[0].max_pool2d(&wm), &[x.clone()]);
+    let wa = window.clone();
+    check("avg_pool2d", move |xs| xs[0].avg_pool2d(&wa, true), &[x.clone()]);
+    let wb = window;
+    check("avg_pool2d exclude pad", move |xs| xs[0].avg_pool2d(&wb, false), &[x.clone()]);
+    check("adaptive_avg_pool2d", |xs| xs[0].adaptive_avg_pool2d([3, 2]), &[x.clone()]);
+    check("upsample_nearest2d", |xs| xs[0].upsample_nearest2d([7, 10]), &[x]);
+}
+
+#[test]
+fn losses() {
+    use ignis::{CrossEntropyOptions, Reduction};
+    let logits = randn(&[4, 5]);
+    let target = Tensor::from_vec(vec![1i64, 4, -100, 0], [4]);
+    let t = target.clone();
+    let plain = CrossEntropyOptions { ignore_index: Some(-100), ..Default::default() };
+    check("cross_entropy", move |xs| xs[0].cross_entropy(&t, &plain), &[logits.clone()]);
+    let t = target.clone();
+    let smooth = CrossEntropyOptions { ignore_index: Some(-100), label_smoothing: 0.1, reduction: Reduction::Sum };
+    check("cross_entropy smoothed", move |xs| xs[0].cross_entropy(&t, &smooth), &[logits.clone()]);
+    let probs = Tensor::rand([4, 5], DType::F64).softmax(1);
+    check("cross_entropy probabilities", move |xs| xs[0].cross_entropy(&probs, &CrossEntropyOptions::default()), &[logits.clone()]);
+    let spatial = Tensor::from_vec(vec![0i64, 2, 1, 1, 2, 0], [2, 3]);
+    check("cross_entropy [N,C,d]", move |xs| xs[0].cross_entropy(&spatial, &CrossEntropyOptions::default()), &[randn(&[2, 3, 3])]);
+    let nll_target = Tensor::from_vec(vec![2i64, 0, 1, 1], [4]);
+    check("nll_loss", move |xs| xs[0].log_softmax(1).nll_loss(&nll_target, None, Reduction::Mean), &[logits.clone()]);
+    check("mse_loss", |xs| xs[0].mse_loss(&xs[1], Reduction::Mean), &[randn(&[3, 2]), randn(&[3, 2])]);
+    let y = Tensor::rand([3, 2], DType::F64);
+    check("bce_with_logits", move |xs| xs[0].binary_cross_entropy_with_logits(&y, Reduction::Sum), &[away_from_zero(&[3, 2])]);
+}
+
+#[test]
+fn gradcheck_catches_a_wrong_gradient() {
+    // d/dx (detach(x) * x) is x by autograd (one path cut) but 2x numerically.
+    let result = gradcheck(|xs| xs[0].detach().mul(&xs[0]), &[away_from_zero(&[3])], &GradcheckOptions::default());
+    let message = result.expect_err("gradcheck must notice the missing path");
+    assert!(message.contains("finite differences give"), "{message}");
+}
