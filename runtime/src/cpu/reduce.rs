@@ -546,3 +546,7 @@ fn logsumexp_typed<T: Real>(x: View, axes: &[usize], keepdim: bool) -> Storage {
         reduce_rows(&ShiftedExp { maxes: &maxes }, data, rows, len, out);
     })
 }
+
+#[cfg(test)]
+#[path = "reduce_tests.rs"]
+mod tests;
