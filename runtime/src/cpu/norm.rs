@@ -99,9 +99,11 @@ fn softmax_typed<T: Real>(x: View, outer: usize, len: usize, inner: usize, log: 
 fn softmax_row<T: Real>(x: &[T], y: &mut [T], log: bool) {
     let max = fold_map(x, T::lowest(), |v| v, max_nan::<T>);
     if log {
-        let shift = max + fold_map(x, T::zero(), |v| (v - max).exp(), T::plus).ln();
+        // (x - max) - log(sum) rather than x - (max + log(sum)): the sum of a large max and
+        // a small log would round to the spacing of the max.
+        let log_sum = fold_map(x, T::zero(), |v| (v - max).exp(), T::plus).ln();
         for (y, &v) in y.iter_mut().zip(x) {
-            *y = v - shift;
+            *y = (v - max) - log_sum;
         }
     } else {
         let inverse = T::one() / exp_store(x, y, max);
@@ -163,13 +165,13 @@ unsafe fn softmax_columns<T: Real>(x: &[T], y: *mut T, inner: usize, c0: usize, 
             *s = *s + e;
         }
     }
-    // Reused as the per-column shift (log) or scale (softmax).
-    for (s, &m) in total.iter_mut().zip(&max) {
-        *s = if log { m + s.ln() } else { T::one() / *s };
+    // Reused as the per-column log of the sum (log) or scale (softmax).
+    for s in total.iter_mut() {
+        *s = if log { s.ln() } else { T::one() / *s };
     }
     for i in 0..len {
-        for ((y, &v), &s) in output(i).iter_mut().zip(input(i)).zip(&total) {
-            *y = if log { v - s } else { *y * s };
+        for (((y, &v), &s), &m) in output(i).iter_mut().zip(input(i)).zip(&total).zip(&max) {
+            *y = if log { (v - m) - s } else { *y * s };
         }
     }
 }
@@ -346,4 +348,241 @@ fn rms_norm_typed<T: Real>(x: View, rows: usize, len: usize, weight: Option<&Sto
         }
     });
     (out, rstd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::reduce::tests::random;
+    use crate::element::Element;
+    use half::f16;
+
+    fn tensor<T: Element>(data: &[T], shape: &[usize]) -> (Storage, Layout) {
+        (Storage::from_slice(data), Layout::contiguous(shape))
+    }
+
+    /// Softmax (or log-softmax) along `dim` of a tensor read through `layout`, in f64,
+    /// element by element in output (row-major) order.
+    fn naive_softmax(data: &[f32], layout: &Layout, dim: usize, log: bool) -> Vec<f64> {
+        let shape = &layout.shape;
+        let n: usize = shape.iter().product();
+        let mut out = vec![0.0; n];
+        let mut index = vec![0usize; shape.len()];
+        // (max, sum of exp) of each line along `dim`, keyed by the line's first element.
+        let mut lines = vec![None; n];
+        let stride: usize = shape[dim + 1..].iter().product();
+        for (flat, slot) in out.iter_mut().enumerate() {
+            let mut rem = flat;
+            for d in (0..shape.len()).rev() {
+                index[d] = rem % shape[d];
+                rem /= shape[d];
+            }
+            let (max, total) = *lines[flat - index[dim] * stride].get_or_insert_with(|| {
+                let along: Vec<f64> = (0..shape[dim])
+                    .map(|k| {
+                        let mut at = index.clone();
+                        at[dim] = k;
+                        data[layout.index_of(&at)] as f64
+                    })
+                    .collect();
+                let max = along.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                (max, along.iter().map(|v| (v - max).exp()).sum::<f64>())
+            });
+            let v = data[layout.index_of(&index)] as f64;
+            *slot = if log { v - max - total.ln() } else { (v - max).exp() / total };
+        }
+        out
+    }
+
+    fn check_softmax(data: &[f32], layout: &Layout, dim: usize) {
+        let s = Storage::from_slice(data);
+        for log in [false, true] {
+            let x = View::new(&s, layout);
+            let got = if log { log_softmax(x, dim) } else { softmax(x, dim) }.to_vec::<f32>();
+            let expected = naive_softmax(data, layout, dim, log);
+            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                assert!(
+                    (*g as f64 - e).abs() <= 1e-6 * e.abs().max(1.0) * if log { 4.0 } else { 1.0 },
+                    "log={log} dim {dim} of {:?}, element {i}: got {g}, expected {e}",
+                    layout.shape
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_hand_worked() {
+        // Row [0, ln 3]: exp gives 1 and 3, so softmax is [1/4, 3/4] and log_softmax is
+        // [ln(1/4), ln(3/4)]. Row [1000, 1001] would overflow exp unshifted; shifted it is
+        // [1, e] / (1 + e).
+        let (s, l) = tensor(&[0.0f32, 3.0f32.ln(), 1000.0, 1001.0], &[2, 2]);
+        let x = View::new(&s, &l);
+        let e = std::f32::consts::E;
+        let got = softmax(x, 1).to_vec::<f32>();
+        for (g, e) in got.iter().zip([0.25, 0.75, 1.0 / (1.0 + e), e / (1.0 + e)]) {
+            assert!((g - e).abs() < 1e-6, "{got:?}");
+        }
+        let got = log_softmax(x, 1).to_vec::<f32>();
+        for (g, e) in got.iter().zip([0.25f32.ln(), 0.75f32.ln(), -(1.0 + e).ln(), 1.0 - (1.0 + e).ln()]) {
+            assert!((g - e).abs() < 1e-6, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn masked_entries_are_exactly_zero_and_nan_propagates() {
+        // -inf (a masked position) gets probability exactly 0 and log-probability -inf;
+        // a NaN anywhere in a row makes the whole row NaN, as in PyTorch.
+        let (s, l) = tensor(&[1.0f32, f32::NEG_INFINITY, 1.0, 2.0, f32::NAN, 0.0], &[2, 3]);
+        let got = softmax(View::new(&s, &l), 1).to_vec::<f32>();
+        assert_eq!(&got[..3], &[0.5, 0.0, 0.5]);
+        assert!(got[3..].iter().all(|v| v.is_nan()));
+        let got = log_softmax(View::new(&s, &l), 1).to_vec::<f32>();
+        assert_eq!(got[1], f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn softmax_matches_reference_on_every_path() {
+        // Last dim (rows longer than one leaf), a middle dim (column tiles), a transposed
+        // view, a stepped slice and a broadcast row.
+        let x = random(64 * 1500, 21);
+        check_softmax(&x, &Layout::contiguous(&[64, 1500]), 1);
+        check_softmax(&x, &Layout::contiguous(&[3, 100, 300]), 1);
+        check_softmax(&x, &Layout::contiguous(&[3, 100, 300]), 0);
+        check_softmax(&x, &Layout::contiguous(&[300, 320]).transpose(0, 1), 1);
+        check_softmax(&x, &Layout::contiguous(&[300, 320]).slice(1, 1, 40, 7), 1);
+        check_softmax(&x[..50], &Layout::contiguous(&[50]).expand(&[4, 50]).unwrap(), 1);
+        // f64 takes the same paths.
+        let wide: Vec<f64> = x[..600].iter().map(|&v| v as f64 * 10.0).collect();
+        let (s, l) = tensor(&wide, &[20, 30]);
+        let got = softmax(View::new(&s, &l), 1).to_vec::<f64>();
+        for (row, out) in wide.chunks(30).zip(got.chunks(30)) {
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = row.iter().map(|v| (v - max).exp()).sum();
+            for (v, g) in row.iter().zip(out) {
+                assert!((g - (v - max).exp() / total).abs() < 1e-14);
+            }
+        }
+    }
+
+    #[test]
+    fn half_softmax_keeps_its_dtype() {
+        // [0, 0] in f16: each probability is exactly 1/2.
+        let (s, l) = tensor(&[f16::ZERO, f16::ZERO], &[2]);
+        let out = softmax(View::new(&s, &l), 0);
+        assert_eq!(out.dtype(), DType::F16);
+        assert_eq!(out.to_vec::<f16>(), vec![f16::from_f32(0.5); 2]);
+    }
+
+    /// Layer norm in f64 of contiguous rows: (output, mean, rstd).
+    fn naive_layer_norm(x: &[f32], len: usize, w: Option<&[f32]>, b: Option<&[f32]>, eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (mut out, mut means, mut rstds) = (vec![], vec![], vec![]);
+        for row in x.chunks(len) {
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
+            let rstd = 1.0 / (var + eps).sqrt();
+            for (j, &v) in row.iter().enumerate() {
+                let y = (v as f64 - mean) * rstd;
+                out.push(y * w.map_or(1.0, |w| w[j] as f64) + b.map_or(0.0, |b| b[j] as f64));
+            }
+            means.push(mean);
+            rstds.push(rstd);
+        }
+        (out, means, rstds)
+    }
+
+    fn close(got: &[f32], expected: &[f64], tolerance: f64, what: &str) {
+        assert_eq!(got.len(), expected.len(), "{what}");
+        for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+            assert!((*g as f64 - e).abs() <= tolerance * e.abs().max(1.0), "{what}[{i}]: got {g}, expected {e}");
+        }
+    }
+
+    #[test]
+    fn layer_norm_hand_worked() {
+        // Row [1, 3]: mean 2, biased variance 1, so with eps 0 rstd is 1 and the normalized
+        // row is [-1, 1]; weight [2, 3] and bias [0.5, 0] give [-1.5, 3].
+        let (s, l) = tensor(&[1.0f32, 3.0], &[1, 2]);
+        let (ws, wl) = tensor(&[2.0f32, 3.0], &[2]);
+        let (bs, bl) = tensor(&[0.5f32, 0.0], &[2]);
+        let (out, mean, rstd) = layer_norm(View::new(&s, &l), 1, Some(View::new(&ws, &wl)), Some(View::new(&bs, &bl)), 0.0);
+        assert_eq!(out.to_vec::<f32>(), vec![-1.5, 3.0]);
+        assert_eq!(mean.to_vec::<f32>(), vec![2.0]);
+        assert_eq!(rstd.to_vec::<f32>(), vec![1.0]);
+    }
+
+    #[test]
+    fn layer_norm_matches_reference() {
+        // Two normalized dims ([6, 300] of a [5, 6, 300] tensor), offset data so the
+        // two-pass variance matters, every weight/bias combination, and a transposed input.
+        let x: Vec<f32> = random(5 * 1800, 22).iter().map(|v| v * 3.0 + 50.0).collect();
+        let w = random(1800, 23);
+        let b = random(1800, 24);
+        let (s, l) = tensor(&x, &[5, 6, 300]);
+        let (ws, wl) = tensor(&w, &[6, 300]);
+        let (bs, bl) = tensor(&b, &[6, 300]);
+        for (use_w, use_b) in [(true, true), (true, false), (false, true), (false, false)] {
+            let weight = use_w.then(|| View::new(&ws, &wl));
+            let bias = use_b.then(|| View::new(&bs, &bl));
+            let (out, mean, rstd) = layer_norm(View::new(&s, &l), 2, weight, bias, 1e-5);
+            let (eo, em, er) = naive_layer_norm(&x, 1800, use_w.then_some(&w[..]), use_b.then_some(&b[..]), 1e-5);
+            close(&out.to_vec::<f32>(), &eo, 2e-5, "output");
+            close(&mean.to_vec::<f32>(), &em, 1e-6, "mean");
+            close(&rstd.to_vec::<f32>(), &er, 1e-5, "rstd");
+        }
+        // The transpose of a [300, 30] matrix normalized over its 300-long rows.
+        let t = Layout::contiguous(&[300, 30]).transpose(0, 1);
+        let (out, _, _) = layer_norm(View::new(&s, &t), 1, None, None, 1e-5);
+        let rows: Vec<f32> = (0..30).flat_map(|i| (0..300).map(move |j| (i, j))).map(|(i, j)| x[j * 30 + i]).collect();
+        close(&out.to_vec::<f32>(), &naive_layer_norm(&rows, 300, None, None, 1e-5).0, 2e-5, "transposed");
+    }
+
+    #[test]
+    fn rms_norm_hand_worked_and_against_reference() {
+        // Row [3, 4]: mean square (9 + 16) / 2 = 12.5, so rstd = 1/sqrt(12.5) and with weight
+        // [1, 2] the output is [3, 8] / sqrt(12.5).
+        let (s, l) = tensor(&[3.0f64, 4.0], &[2]);
+        let (ws, wl) = tensor(&[1.0f64, 2.0], &[2]);
+        let (out, rstd) = rms_norm(View::new(&s, &l), 1, Some(View::new(&ws, &wl)), 0.0);
+        let r = 1.0 / 12.5f64.sqrt();
+        assert_eq!(rstd.to_vec::<f64>(), vec![r]);
+        assert_eq!(out.to_vec::<f64>(), vec![3.0 * r, 8.0 * r]);
+        let x = random(40 * 1300, 25);
+        let (s, l) = tensor(&x, &[40, 1300]);
+        let (out, rstd) = rms_norm(View::new(&s, &l), 1, None, 1e-6);
+        let mut expected = vec![];
+        for (row, &g) in x.chunks(1300).zip(&rstd.to_vec::<f32>()) {
+            let r = 1.0 / (row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / 1300.0 + 1e-6).sqrt();
+            assert!((g as f64 - r).abs() < 1e-5 * r);
+            expected.extend(row.iter().map(|&v| v as f64 * r));
+        }
+        close(&out.to_vec::<f32>(), &expected, 1e-5, "rms output");
+    }
+
+    #[test]
+    fn norms_do_not_depend_on_the_thread_count() {
+        // Rows are independent and each is folded in a fixed order, so bits agree for any
+        // pool size (see the same test for reductions on why toggling the pool is safe).
+        let x = random(512 * 1024, 26);
+        let (s, l) = tensor(&x, &[512, 1024]);
+        let run = || {
+            let a = softmax(View::new(&s, &l), 1).to_vec::<f32>();
+            let b = softmax(View::new(&s, &l), 0).to_vec::<f32>();
+            let (c, _, _) = layer_norm(View::new(&s, &l), 1, None, None, 1e-5);
+            [a, b, c.to_vec::<f32>()].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>())
+        };
+        let before = parallel::num_threads();
+        let reference = run();
+        parallel::set_num_threads(1);
+        let single = run();
+        parallel::set_num_threads(before);
+        assert!(single == reference);
+    }
+
+    #[test]
+    #[should_panic(expected = "layer_norm(): weight of shape [3] does not match the normalized shape [4]")]
+    fn layer_norm_rejects_a_mismatched_weight() {
+        let (s, l) = tensor(&[0.0f32; 8], &[2, 4]);
+        let (ws, wl) = tensor(&[1.0f32; 3], &[3]);
+        layer_norm(View::new(&s, &l), 1, Some(View::new(&ws, &wl)), None, 1e-5);
+    }
 }

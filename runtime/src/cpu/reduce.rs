@@ -549,4 +549,4 @@ fn logsumexp_typed<T: Real>(x: View, axes: &[usize], keepdim: bool) -> Storage {
 
 #[cfg(test)]
 #[path = "reduce_tests.rs"]
-mod tests;
+pub(crate) mod tests;
