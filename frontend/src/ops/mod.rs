@@ -5,7 +5,12 @@
 
 mod binary;
 mod cast;
+mod combine;
+mod conv;
+mod index;
 mod inplace;
+mod linalg;
+mod loss;
 mod movement;
 mod norm;
 mod overload;
@@ -38,3 +43,6 @@ pub(crate) fn sum_to(grad: &Tensor, shape: &[usize], dtype: DType) -> Tensor {
     }
     if g.dtype() != dtype { g.to_dtype(dtype) } else { g }
 }
+
+pub use conv::ConvOptions;
+pub use loss::{CrossEntropyOptions, Reduction};

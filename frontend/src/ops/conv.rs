@@ -1,0 +1,228 @@
+//! Convolution (as unfold + matmul), pooling and nearest-neighbour upsampling.
+
+use crate::autograd::record;
+use crate::tensor::Tensor;
+use ignis_ir::{shape, Window2d};
+use ignis_runtime::{cpu, Layout};
+
+/// Stride, padding and dilation of a convolution, per spatial dim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvOptions {
+    pub stride: Vec<usize>,
+    pub padding: Vec<usize>,
+    pub dilation: Vec<usize>,
+    pub groups: usize,
+}
+
+impl ConvOptions {
+    /// Stride 1, no padding, no dilation, one group, for `dims` spatial dims.
+    pub fn new(dims: usize) -> Self {
+        ConvOptions { stride: vec![1; dims], padding: vec![0; dims], dilation: vec![1; dims], groups: 1 }
+    }
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride.iter_mut().for_each(|v| *v = s);
+        self
+    }
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding.iter_mut().for_each(|v| *v = p);
+        self
+    }
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation.iter_mut().for_each(|v| *v = d);
+        self
+    }
+    pub fn groups(mut self, g: usize) -> Self {
+        self.groups = g;
+        self
+    }
+}
+
+fn spatial_out(op: &str, input: &[usize], kernel: &[usize], stride: &[usize], padding: &[usize], dilation: &[usize]) -> Vec<usize> {
+    (0..kernel.len())
+        .map(|i| {
+            assert!(stride[i] > 0 && dilation[i] > 0, "{op}: stride and dilation must be positive");
+            shape::conv_out_len(input[i], kernel[i], stride[i], padding[i], dilation[i]).unwrap_or_else(|e| panic!("{op}: {e}"))
+        })
+        .collect()
+}
+
+impl Tensor {
+    /// Sliding-window columns (im2col): `[N, C, *spatial]` to `[N, C * prod(kernel), L]`.
+    pub fn unfold_windows(&self, kernel: &[usize], stride: &[usize], padding: &[usize], dilation: &[usize]) -> Tensor {
+        let dims = kernel.len();
+        assert!(
+            (1..=2).contains(&dims) && self.rank() == dims + 2,
+            "unfold: expected a [N, C, *spatial] input with 1 or 2 spatial dims for a {dims}-d kernel, got {}",
+            self.describe()
+        );
+        let out = spatial_out("unfold", &self.shape()[2..], kernel, stride, padding, dilation);
+        let storage = cpu::unfold(self.view(), kernel, stride, padding, dilation);
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        let out_shape = [n, c * kernel.iter().product::<usize>(), out.iter().product()];
+        let spatial = self.shape()[2..].to_vec();
+        let (k, s, p, d) = (kernel.to_vec(), stride.to_vec(), padding.to_vec(), dilation.to_vec());
+        record("UnfoldBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
+            vec![Some(g.fold_windows(&spatial, &k, &s, &p, &d))]
+        })
+    }
+
+    /// col2im, the adjoint of `unfold_windows`: sums columns back into `[N, C, *output]`.
+    pub fn fold_windows(&self, output: &[usize], kernel: &[usize], stride: &[usize], padding: &[usize], dilation: &[usize]) -> Tensor {
+        let window: usize = kernel.iter().product();
+        assert!(
+            self.rank() == 3 && self.shape()[1] % window == 0,
+            "fold: expected [N, C * {window}, L] columns, got {}",
+            self.describe()
+        );
+        let storage = cpu::fold(self.view(), output, kernel, stride, padding, dilation);
+        let mut out_shape = vec![self.shape()[0], self.shape()[1] / window];
+        out_shape.extend_from_slice(output);
+        let (k, s, p, d) = (kernel.to_vec(), stride.to_vec(), padding.to_vec(), dilation.to_vec());
+        record("FoldBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
+            vec![Some(g.unfold_windows(&k, &s, &p, &d))]
+        })
+    }
+
+    /// 2-d convolution: input `[N, C, H, W]`, weight `[O, C / groups, kH, kW]`, bias `[O]`.
+    pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, options: &ConvOptions) -> Tensor {
+        assert!(self.rank() == 4, "conv2d: expected a [N, C, H, W] input, got {}", self.describe());
+        assert!(weight.rank() == 4, "conv2d: expected a [O, C/groups, kH, kW] weight, got {}", weight.describe());
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        let (o, cg) = (weight.shape()[0], weight.shape()[1]);
+        let g = options.groups;
+        assert!(
+            g > 0 && c % g == 0 && o % g == 0 && cg * g == c,
+            "conv2d: input {} and weight {} do not fit {g} groups (expected weight dim 1 = {} / {g})",
+            self.describe(),
+            weight.describe(),
+            c
+        );
+        let kernel = &weight.shape()[2..];
+        let out = spatial_out("conv2d", &self.shape()[2..], kernel, &options.stride, &options.padding, &options.dilation);
+        let cols = self.unfold_windows(kernel, &options.stride, &options.padding, &options.dilation);
+        let k = cg * kernel.iter().product::<usize>();
+        let l = out.iter().product::<usize>();
+        // [g, O/g, K] @ [N, g, K, L] -> [N, g, O/g, L]
+        let y = weight.reshape([g, o / g, k]).matmul(&cols.reshape([n, g, k, l])).reshape([n, o, out[0], out[1]]);
+        match bias {
+            Some(b) => {
+                assert_eq!(b.shape(), &[o], "conv2d: bias must be [{o}], got {}", b.describe());
+                y.add(&b.reshape([1, o, 1, 1]))
+            }
+            None => y,
+        }
+    }
+
+    /// 1-d convolution: input `[N, C, L]`, weight `[O, C / groups, k]`.
+    pub fn conv1d(&self, weight: &Tensor, bias: Option<&Tensor>, options: &ConvOptions) -> Tensor {
+        assert!(self.rank() == 3, "conv1d: expected a [N, C, L] input, got {}", self.describe());
+        assert!(weight.rank() == 3, "conv1d: expected a [O, C/groups, k] weight, got {}", weight.describe());
+        let two_d = ConvOptions {
+            stride: vec![1, options.stride[0]],
+            padding: vec![0, options.padding[0]],
+            dilation: vec![1, options.dilation[0]],
+            groups: options.groups,
+        };
+        self.unsqueeze(2).conv2d(&weight.unsqueeze(2), bias, &two_d).squeeze(2)
+    }
+
+    fn check_plane_input(&self, op: &str) {
+        assert!(self.rank() == 4, "{op}: expected a [N, C, H, W] input, got {}", self.describe());
+    }
+
+    fn plane_hw(&self) -> [usize; 2] {
+        [self.shape()[2], self.shape()[3]]
+    }
+
+    /// Max pooling; padding counts as -inf.
+    pub fn max_pool2d(&self, window: &Window2d) -> Tensor {
+        self.max_pool2d_with_indices(window).0
+    }
+
+    /// Max pooling and the flat `h * W + w` position of each maximum in its input plane.
+    pub fn max_pool2d_with_indices(&self, window: &Window2d) -> (Tensor, Tensor) {
+        self.check_plane_input("max_pool2d");
+        let out = spatial_out("max_pool2d", &self.shape()[2..], &window.kernel, &window.stride, &window.padding, &window.dilation);
+        let (values, indices) = cpu::max_pool2d(self.view(), window);
+        let out_shape = [self.shape()[0], self.shape()[1], out[0], out[1]];
+        let indices = Tensor::from_storage(indices, &out_shape);
+        let (idx, hw) = (indices.clone(), self.plane_hw());
+        let values = record("MaxPool2dBackward", &[self], values, Layout::contiguous(&out_shape), move |g| {
+            vec![Some(g.max_pool2d_backward(&idx, hw))]
+        });
+        (values, indices)
+    }
+
+    /// Routes pooled gradients back to the maxima; its own gradient gathers them again.
+    fn max_pool2d_backward(&self, indices: &Tensor, input_hw: [usize; 2]) -> Tensor {
+        let storage = cpu::max_pool2d_backward(self.view(), indices.view(), input_hw);
+        let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
+        let (idx, pooled) = (indices.clone(), self.dims());
+        record("MaxPool2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
+            let flat = gg.flatten(2, 3);
+            vec![Some(flat.gather(2, &idx.flatten(2, 3)).reshape(pooled.as_slice()))]
+        })
+    }
+
+    /// Average pooling over windows (padding counted in the divisor when `count_include_pad`).
+    pub fn avg_pool2d(&self, window: &Window2d, count_include_pad: bool) -> Tensor {
+        self.check_plane_input("avg_pool2d");
+        let out = spatial_out("avg_pool2d", &self.shape()[2..], &window.kernel, &window.stride, &window.padding, &[1, 1]);
+        let storage = cpu::avg_pool2d(self.view(), window, count_include_pad);
+        let out_shape = [self.shape()[0], self.shape()[1], out[0], out[1]];
+        let (w, hw) = (window.clone(), self.plane_hw());
+        record("AvgPool2dBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
+            vec![Some(g.avg_pool2d_backward(&w, hw, count_include_pad))]
+        })
+    }
+
+    fn avg_pool2d_backward(&self, window: &Window2d, input_hw: [usize; 2], count_include_pad: bool) -> Tensor {
+        let storage = cpu::avg_pool2d_backward(self.view(), window, input_hw, count_include_pad);
+        let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
+        let w = window.clone();
+        record("AvgPool2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
+            vec![Some(gg.avg_pool2d(&w, count_include_pad))]
+        })
+    }
+
+    /// Average pooling to a fixed output size, with PyTorch's window rule.
+    pub fn adaptive_avg_pool2d(&self, output: [usize; 2]) -> Tensor {
+        self.check_plane_input("adaptive_avg_pool2d");
+        assert!(output[0] > 0 && output[1] > 0, "adaptive_avg_pool2d: output size must be positive, got {output:?}");
+        let storage = cpu::adaptive_avg_pool2d(self.view(), output);
+        let out_shape = [self.shape()[0], self.shape()[1], output[0], output[1]];
+        let hw = self.plane_hw();
+        record("AdaptiveAvgPool2dBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
+            vec![Some(g.adaptive_avg_pool2d_backward(hw))]
+        })
+    }
+
+    fn adaptive_avg_pool2d_backward(&self, input_hw: [usize; 2]) -> Tensor {
+        let storage = cpu::adaptive_avg_pool2d_backward(self.view(), input_hw);
+        let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
+        let pooled = self.plane_hw();
+        record("AdaptiveAvgPool2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
+            vec![Some(gg.adaptive_avg_pool2d(pooled))]
+        })
+    }
+
+    /// Nearest-neighbour upsampling to `output` (source index = floor(dst * in / out)).
+    pub fn upsample_nearest2d(&self, output: [usize; 2]) -> Tensor {
+        self.check_plane_input("upsample_nearest2d");
+        let storage = cpu::upsample_nearest2d(self.view(), output);
+        let out_shape = [self.shape()[0], self.shape()[1], output[0], output[1]];
+        let hw = self.plane_hw();
+        record("UpsampleNearest2dBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
+            vec![Some(g.upsample_nearest2d_backward(hw))]
+        })
+    }
+
+    fn upsample_nearest2d_backward(&self, input_hw: [usize; 2]) -> Tensor {
+        let storage = cpu::upsample_nearest2d_backward(self.view(), input_hw);
+        let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
+        let upsampled = self.plane_hw();
+        record("UpsampleNearest2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
+            vec![Some(gg.upsample_nearest2d(upsampled))]
+        })
+    }
+}

@@ -1,0 +1,473 @@
+//! Matrix multiplication with PyTorch's `matmul` semantics: 1-d operands promoted and
+//! squeezed back, batch dims broadcast.
+//!
+//! Floats go through the `gemm` crate, which reads any row and column strides, so
+//! transposed and broadcast operands are never copied. Half floats are widened to f32 once,
+//! integers take a plain loop. This module knows nothing about autograd or the frontend.
+
+use crate::element::Element;
+use crate::layout::Layout;
+use crate::parallel::{self, SendPtr};
+use crate::storage::{Storage, View};
+use ignis_ir::{DType, Dims};
+use smallvec::SmallVec;
+
+/// Below this many multiply-adds a single product runs on the calling thread: waking the
+/// pool costs more than it saves. Measured with `examples/matmul_gflops` (2 cores, f32):
+/// 96^3 (~0.9M) is no faster threaded, 128^3 (~2M) gains ~1.5x.
+pub const GEMM_THREADING_THRESHOLD: usize = 1 << 20;
+
+/// Multiply-adds per task when a batch of small products is split across threads.
+const BATCH_GRAIN_WORK: usize = 1 << 17;
+
+/// How the two operands map onto `batch x [m, k] @ [k, n]`, in strides of their storages.
+struct Plan {
+    /// The broadcast batch dims (empty for plain 2-d products).
+    batch: Dims,
+    /// Per batch dim, the stride of each operand (0 where it is broadcast).
+    lhs_batch_strides: SmallVec<[isize; 6]>,
+    rhs_batch_strides: SmallVec<[isize; 6]>,
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs_rs: isize,
+    lhs_cs: isize,
+    rhs_rs: isize,
+    rhs_cs: isize,
+}
+
+impl Plan {
+    fn new(lhs: &Layout, rhs: &Layout) -> Plan {
+        // A 1-d lhs is a single row, a 1-d rhs a single column; the unused stride is 0
+        // since that dim has size 1.
+        let (m, k, lhs_rs, lhs_cs, lhs_batch) = match lhs.rank() {
+            1 => (1, lhs.shape[0], 0, lhs.strides[0], 0),
+            r => (lhs.shape[r - 2], lhs.shape[r - 1], lhs.strides[r - 2], lhs.strides[r - 1], r - 2),
+        };
+        let (n, rhs_rs, rhs_cs, rhs_batch) = match rhs.rank() {
+            1 => (1, rhs.strides[0], 0, 0),
+            r => (rhs.shape[r - 1], rhs.strides[r - 2], rhs.strides[r - 1], r - 2),
+        };
+        let batch_rank = lhs_batch.max(rhs_batch);
+        let mut batch = Dims::new();
+        let mut lhs_batch_strides = SmallVec::new();
+        let mut rhs_batch_strides = SmallVec::new();
+        // Align batch dims from the right; a missing or size-1 dim broadcasts with stride 0.
+        let pick = |layout: &Layout, rank: usize, i: usize| -> (usize, isize) {
+            let lead = batch_rank - rank;
+            if i < lead { (1, 0) } else { (layout.shape[i - lead], layout.strides[i - lead]) }
+        };
+        for i in 0..batch_rank {
+            let (ld, ls) = pick(lhs, lhs_batch, i);
+            let (rd, rs) = pick(rhs, rhs_batch, i);
+            let d = if ld == 1 { rd } else { ld };
+            batch.push(d);
+            lhs_batch_strides.push(if ld == 1 { 0 } else { ls });
+            rhs_batch_strides.push(if rd == 1 { 0 } else { rs });
+        }
+        Plan { batch, lhs_batch_strides, rhs_batch_strides, m, n, k, lhs_rs, lhs_cs, rhs_rs, rhs_cs }
+    }
+
+    fn batch_count(&self) -> usize {
+        self.batch.iter().product()
+    }
+
+    /// Storage offsets (relative to each operand's base) of the matrices of batch `index`.
+    fn offsets(&self, mut index: usize) -> (isize, isize) {
+        let (mut lhs, mut rhs) = (0isize, 0isize);
+        for i in (0..self.batch.len()).rev() {
+            let d = self.batch[i];
+            let x = (index % d) as isize;
+            index /= d;
+            lhs += x * self.lhs_batch_strides[i];
+            rhs += x * self.rhs_batch_strides[i];
+        }
+        (lhs, rhs)
+    }
+
+    fn work(&self) -> usize {
+        self.m.saturating_mul(self.n).saturating_mul(self.k)
+    }
+}
+
+/// `a @ b` with PyTorch's `matmul` semantics; returns contiguous storage and its shape.
+///
+/// Both operands must have the same dtype (the caller promotes). Bool is rejected, as in
+/// PyTorch.
+pub fn matmul(a: View, b: View) -> (Storage, Dims) {
+    let describe = || format!("{}{:?} by {}{:?}", a.dtype(), a.shape(), b.dtype(), b.shape());
+    assert_eq!(a.dtype(), b.dtype(), "matmul: cannot multiply {}: the dtypes differ", describe());
+    let out_shape = ignis_ir::shape::matmul(a.shape(), b.shape()).unwrap_or_else(|e| panic!("matmul: {e}"));
+    let plan = Plan::new(a.layout, b.layout);
+    let len = plan.batch_count() * plan.m * plan.n;
+    debug_assert_eq!(len, ignis_ir::shape::numel(&out_shape));
+    let dtype = a.dtype();
+    let out = match dtype {
+        DType::F32 => float_matmul::<f32>(&plan, a.base_ptr(), b.base_ptr(), len),
+        DType::F64 => float_matmul::<f64>(&plan, a.base_ptr(), b.base_ptr(), len),
+        DType::F16 | DType::BF16 => half_matmul(&plan, a, b, len),
+        DType::I64 => int_matmul::<i64>(&plan, a.base_ptr(), b.base_ptr(), len),
+        DType::I32 => int_matmul::<i32>(&plan, a.base_ptr(), b.base_ptr(), len),
+        DType::U8 => int_matmul::<u8>(&plan, a.base_ptr(), b.base_ptr(), len),
+        DType::Bool => panic!("matmul: cannot multiply {}: bool matrices are not supported", describe()),
+    };
+    (out, out_shape)
+}
+
+/// f32 or f64 through `gemm`.
+fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usize) -> Storage {
+    let out = Storage::uninit(T::DTYPE, len);
+    if len == 0 {
+        return out;
+    }
+    if plan.k == 0 {
+        // SAFETY: fresh storage, no other handle exists.
+        unsafe { out.slice_mut::<T>() }.fill(T::zero());
+        return out;
+    }
+    let dst = SendPtr(out.as_ptr::<T>());
+    let lhs = SendPtr(lhs as *mut T);
+    let rhs = SendPtr(rhs as *mut T);
+    let batches = plan.batch_count();
+    let matrix = plan.m * plan.n;
+    let run = |batch: usize, parallelism: gemm::Parallelism| {
+        let (lo, ro) = plan.offsets(batch);
+        // SAFETY: the operand offsets come from their layouts, which lie within their
+        // storages; the destination is a disjoint m x n block of fresh storage; gemm reads
+        // only `m*k` and `k*n` elements at the given strides.
+        unsafe {
+            gemm::gemm(
+                plan.m,
+                plan.n,
+                plan.k,
+                dst.get().add(batch * matrix),
+                1,
+                plan.n as isize,
+                false,
+                lhs.get().offset(lo) as *const T,
+                plan.lhs_cs,
+                plan.lhs_rs,
+                rhs.get().offset(ro) as *const T,
+                plan.rhs_cs,
+                plan.rhs_rs,
+                T::zero(),
+                T::one(),
+                false,
+                false,
+                false,
+                parallelism,
+            )
+        }
+    };
+    let threads = parallel::num_threads();
+    let work = plan.work();
+    if threads > 1 && work >= GEMM_THREADING_THRESHOLD {
+        // Large products: gemm splits each one across the pool.
+        parallel::pool().install(|| {
+            for batch in 0..batches {
+                run(batch, gemm::Parallelism::Rayon(threads));
+            }
+        });
+    } else {
+        // Small products: one thread per group of whole matrices.
+        let grain = (BATCH_GRAIN_WORK / work.max(1)).max(1);
+        parallel::parallel_for(batches, grain, |start, end| {
+            for batch in start..end {
+                run(batch, gemm::Parallelism::None);
+            }
+        });
+    }
+    out
+}
+
+/// f16 and bf16: widened to f32, multiplied by `gemm`, rounded back once.
+///
+/// Measured against gemm's own f16 kernel (which also widens, inside its packing) at 1024^3
+/// on 2 cores: see `examples/matmul_gflops`. The f32 route serves bf16 too.
+fn half_matmul(plan: &Plan, a: View, b: View, len: usize) -> Storage {
+    let (a32, b32) = (widen(a), widen(b));
+    let product = float_matmul::<f32>(plan, a32.as_ptr::<f32>(), b32.as_ptr::<f32>(), len);
+    crate::cpu::copy::cast(View::new(&product, &Layout::contiguous(&[len])), a.dtype())
+}
+
+/// The storage range a view reaches, converted to f32 with the layout's strides kept (so a
+/// broadcast operand stays unexpanded). The view's base is element 0 of the result.
+fn widen(v: View) -> Storage {
+    let start = v.layout.offset;
+    let end = v.layout.storage_extent().max(start);
+    let range = Layout { shape: smallvec::smallvec![end - start], strides: smallvec::smallvec![1], offset: start };
+    crate::cpu::copy::cast(View::new(v.storage, &range), DType::F32)
+}
+
+/// Integer arithmetic that wraps on overflow, as PyTorch's integer matmul does.
+trait WrappingInt: Element {
+    fn mul_add(self, a: Self, b: Self) -> Self;
+}
+macro_rules! wrapping_int {
+    ($($t:ty),*) => {$(
+        impl WrappingInt for $t {
+            #[inline]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                self.wrapping_add(a.wrapping_mul(b))
+            }
+        }
+    )*};
+}
+wrapping_int!(i64, i32, u8);
+
+fn int_matmul<T: WrappingInt>(plan: &Plan, lhs: *const T, rhs: *const T, len: usize) -> Storage {
+    let out = Storage::uninit(T::DTYPE, len);
+    if len == 0 {
+        return out;
+    }
+    let (m, n, k) = (plan.m, plan.n, plan.k);
+    let dst = SendPtr(out.as_ptr::<T>());
+    let lhs = SendPtr(lhs as *mut T);
+    let rhs = SendPtr(rhs as *mut T);
+    // One task item is one output row; rows are independent.
+    let rows = plan.batch_count() * m;
+    let grain = (BATCH_GRAIN_WORK / (n * k).max(1)).max(1);
+    parallel::parallel_for(rows, grain, |start, end| {
+        for row in start..end {
+            let (batch, i) = (row / m, row % m);
+            let (lo, ro) = plan.offsets(batch);
+            // SAFETY: every offset is a valid index of the operand layouts (batch, i < m,
+            // p < k, j < n); each task writes only its own output rows.
+            unsafe {
+                let out_row = std::slice::from_raw_parts_mut(dst.get().add(row * n), n);
+                out_row.fill(T::zero());
+                let a_row = lhs.get().offset(lo + i as isize * plan.lhs_rs);
+                let b = rhs.get().offset(ro);
+                for p in 0..k as isize {
+                    let a_ip = *a_row.offset(p * plan.lhs_cs);
+                    let b_row = b.offset(p * plan.rhs_rs);
+                    for (j, o) in out_row.iter_mut().enumerate() {
+                        *o = o.mul_add(a_ip, *b_row.offset(j as isize * plan.rhs_cs));
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Row-major values of a (possibly strided) view, as f64.
+    fn values(v: View) -> Vec<f64> {
+        crate::with_dtype!(v.dtype(), T => {
+            let c = crate::cpu::copy::contiguous(v);
+            c.to_vec::<T>().into_iter().map(|x| x.to_f64()).collect()
+        })
+    }
+
+    /// A naive `matmul` on explicit nested loops over broadcast batch indices, in f64.
+    fn reference(a: &[f64], a_shape: &[usize], b: &[f64], b_shape: &[usize]) -> (Vec<f64>, Vec<usize>) {
+        let a_shape2: Vec<usize> = if a_shape.len() == 1 { vec![1, a_shape[0]] } else { a_shape.to_vec() };
+        let b_shape2: Vec<usize> = if b_shape.len() == 1 { vec![b_shape[0], 1] } else { b_shape.to_vec() };
+        let (m, k) = (a_shape2[a_shape2.len() - 2], a_shape2[a_shape2.len() - 1]);
+        let n = b_shape2[b_shape2.len() - 1];
+        let ab = &a_shape2[..a_shape2.len() - 2];
+        let bb = &b_shape2[..b_shape2.len() - 2];
+        let rank = ab.len().max(bb.len());
+        let pad = |s: &[usize]| -> Vec<usize> {
+            let mut v = vec![1; rank - s.len()];
+            v.extend_from_slice(s);
+            v
+        };
+        let (ab, bb) = (pad(ab), pad(bb));
+        let batch: Vec<usize> = ab.iter().zip(&bb).map(|(&x, &y)| x.max(y)).collect();
+        let count: usize = batch.iter().product();
+        let mut out = vec![0.0; count * m * n];
+        for t in 0..count {
+            let (mut rem, mut ai, mut bi) = (t, 0, 0);
+            let (mut astride, mut bstride) = (1, 1);
+            for d in (0..rank).rev() {
+                let x = rem % batch[d];
+                rem /= batch[d];
+                ai += if ab[d] == 1 { 0 } else { x * astride };
+                bi += if bb[d] == 1 { 0 } else { x * bstride };
+                astride *= ab[d];
+                bstride *= bb[d];
+            }
+            for i in 0..m {
+                for j in 0..n {
+                    let mut s = 0.0;
+                    for p in 0..k {
+                        s += a[ai * m * k + i * k + p] * b[bi * k * n + p * n + j];
+                    }
+                    out[t * m * n + i * n + j] = s;
+                }
+            }
+        }
+        let shape = ignis_ir::shape::matmul(a_shape, b_shape).unwrap().to_vec();
+        (out, shape)
+    }
+
+    /// Deterministic multiples of 0.5 in [-1, 1]: products and short sums are exact.
+    fn random(seed: &mut u64, shape: &[usize]) -> Vec<f64> {
+        let mut v = vec![0.0; shape.iter().product()];
+        crate::random::fill_uniform(&mut v, *seed, 0);
+        *seed += 1;
+        v.iter().map(|x| (x * 4.0 - 2.0).round() * 0.5).collect()
+    }
+
+    /// Storage of `data` in `dtype`; integers get the values doubled so none truncate.
+    fn storage_of(dtype: DType, data: &[f64]) -> Storage {
+        let scale = if dtype.is_float() { 1.0 } else { 2.0 };
+        crate::with_dtype!(dtype, T => {
+            Storage::from_vec(data.iter().map(|&x| T::from_f64(x * scale)).collect::<Vec<T>>())
+        })
+    }
+
+    /// Checks `matmul` against the reference for contiguous operands of one dtype.
+    fn check(dtype: DType, a_shape: &[usize], b_shape: &[usize], seed: u64) {
+        let mut g = seed;
+        let (a, b) = (random(&mut g, a_shape), random(&mut g, b_shape));
+        let (sa, sb) = (storage_of(dtype, &a), storage_of(dtype, &b));
+        let (la, lb) = (Layout::contiguous(a_shape), Layout::contiguous(b_shape));
+        let (out, shape) = matmul(View::new(&sa, &la), View::new(&sb, &lb));
+        let (a, b) = (values(View::new(&sa, &la)), values(View::new(&sb, &lb)));
+        let (expected, expected_shape) = reference(&a, a_shape, &b, b_shape);
+        assert_eq!(shape.as_slice(), expected_shape.as_slice(), "{dtype} {a_shape:?} @ {b_shape:?}");
+        let got = values(View::new(&out, &Layout::contiguous(&shape)));
+        // Inputs are multiples of 0.5 below 1, so every product is exact in f32 and sums
+        // stay exact while short; half floats round their outputs.
+        let tol = if matches!(dtype, DType::F16 | DType::BF16) { 0.02 } else { 1e-9 };
+        for (i, (x, y)) in got.iter().zip(&expected).enumerate() {
+            assert!((x - y).abs() <= tol * y.abs().max(1.0), "{dtype} {a_shape:?} @ {b_shape:?} at {i}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn two_by_two_by_hand() {
+        // [[1, 2], [3, 4]] @ [[5, 6], [7, 8]] = [[1*5+2*7, 1*6+2*8], [3*5+4*7, 3*6+4*8]]
+        let a = Storage::from_vec(vec![1.0f32, 2.0, 3.0, 4.0]);
+        let b = Storage::from_vec(vec![5.0f32, 6.0, 7.0, 8.0]);
+        let l = Layout::contiguous(&[2, 2]);
+        let (out, shape) = matmul(View::new(&a, &l), View::new(&b, &l));
+        assert_eq!(shape.as_slice(), &[2, 2]);
+        assert_eq!(out.to_vec::<f32>(), vec![19.0, 22.0, 43.0, 50.0]);
+    }
+
+    #[test]
+    fn shapes_against_naive_loops() {
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[3, 4], &[4, 5]),
+            (&[4], &[4, 5]),
+            (&[3, 4], &[4]),
+            (&[4], &[4]),
+            (&[2, 3, 4], &[4, 5]),
+            (&[4], &[2, 4, 5]),
+            (&[2, 3, 4], &[4]),
+            (&[5, 1, 2, 3], &[7, 3, 4]),
+            (&[1, 3, 4], &[6, 4, 2]),
+            (&[70, 65], &[65, 130]),
+        ];
+        for (i, (a, b)) in cases.iter().enumerate() {
+            for dtype in [DType::F32, DType::F64, DType::I64, DType::I32] {
+                check(dtype, a, b, i as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn half_floats_and_bytes() {
+        for dtype in [DType::F16, DType::BF16] {
+            check(dtype, &[2, 5, 8], &[8, 3], 1);
+            check(dtype, &[8], &[8], 2);
+        }
+        // 250 * 3 = 750 wraps to 750 - 512 = 238 in u8, as in PyTorch.
+        let a = Storage::from_vec(vec![250u8]);
+        let b = Storage::from_vec(vec![3u8]);
+        let l = Layout::contiguous(&[1, 1]);
+        let (out, _) = matmul(View::new(&a, &l), View::new(&b, &l));
+        assert_eq!(out.to_vec::<u8>(), vec![238]);
+    }
+
+    #[test]
+    fn large_product_uses_the_threaded_path() {
+        // 160^3 is above the threading threshold: gemm splits it over the pool.
+        check(DType::F32, &[160, 150], &[150, 170], 3);
+        check(DType::F64, &[3, 130, 140], &[140, 120], 4);
+    }
+
+    #[test]
+    fn strided_operands_are_read_in_place() {
+        // a^T @ b^T from transposed views of row-major [k, m] and [n, k] buffers, and a
+        // column slice; compared with the same product of contiguous copies.
+        let mut g = 7;
+        let (m, k, n) = (9, 13, 11);
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::I64] {
+            let at = storage_of(dtype, &random(&mut g, &[k, m]));
+            let bt = storage_of(dtype, &random(&mut g, &[n, k + 3]));
+            let la = Layout::contiguous(&[k, m]).transpose(0, 1);
+            let lb = Layout::contiguous(&[n, k + 3]).slice(1, 2, k, 1).transpose(0, 1);
+            let (va, vb) = (View::new(&at, &la), View::new(&bt, &lb));
+            let (out, shape) = matmul(va, vb);
+            let (ca, cb) = (values(va), values(vb));
+            let (expected, _) = reference(&ca, &[m, k], &cb, &[k, n]);
+            assert_eq!(shape.as_slice(), &[m, n]);
+            let got = values(View::new(&out, &Layout::contiguous(&shape)));
+            let tol = if dtype == DType::F16 { 0.02 } else { 1e-9 };
+            for (x, y) in got.iter().zip(&expected) {
+                assert!((x - y).abs() <= tol * y.abs().max(1.0), "{dtype}: {x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn broadcast_operands_have_zero_strides() {
+        // b is a [k, n] matrix expanded to [4, k, n] (batch stride 0) and a is a row
+        // expanded along m (row stride 0): every output row of every batch is a @ b.
+        let mut g = 11;
+        let (m, k, n) = (3, 6, 5);
+        let row = random(&mut g, &[k]);
+        let bm = random(&mut g, &[k, n]);
+        for dtype in [DType::F32, DType::F64, DType::I32] {
+            let sa = storage_of(dtype, &row);
+            let sb = storage_of(dtype, &bm);
+            let la = Layout::contiguous(&[1, 1, k]).expand(&[4, m, k]).unwrap();
+            let lb = Layout::contiguous(&[k, n]).expand(&[4, k, n]).unwrap();
+            let (out, shape) = matmul(View::new(&sa, &la), View::new(&sb, &lb));
+            assert_eq!(shape.as_slice(), &[4, m, n]);
+            let row = values(View::new(&sa, &Layout::contiguous(&[k])));
+            let bm = values(View::new(&sb, &Layout::contiguous(&[k, n])));
+            let (one, _) = reference(&row, &[k], &bm, &[k, n]);
+            let got = values(View::new(&out, &Layout::contiguous(&shape)));
+            for (i, x) in got.iter().enumerate() {
+                assert!((x - one[i % n]).abs() < 1e-9, "{dtype} at {i}: {x} vs {}", one[i % n]);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_dims() {
+        for dtype in [DType::F32, DType::I64, DType::BF16] {
+            // k = 0: a [2, 3] matrix of zeros.
+            let a = storage_of(dtype, &[]);
+            let (out, shape) =
+                matmul(View::new(&a, &Layout::contiguous(&[2, 0])), View::new(&a, &Layout::contiguous(&[0, 3])));
+            assert_eq!(shape.as_slice(), &[2, 3]);
+            assert_eq!(values(View::new(&out, &Layout::contiguous(&shape))), vec![0.0; 6]);
+            // m = 0 and an empty batch: empty results of the right shape.
+            let b = storage_of(dtype, &[1.0; 12]);
+            let (out, shape) =
+                matmul(View::new(&a, &Layout::contiguous(&[0, 4])), View::new(&b, &Layout::contiguous(&[4, 3])));
+            assert_eq!((shape.as_slice(), out.len()), (&[0usize, 3][..], 0));
+            let (out, shape) =
+                matmul(View::new(&a, &Layout::contiguous(&[0, 2, 4])), View::new(&b, &Layout::contiguous(&[4, 3])));
+            assert_eq!((shape.as_slice(), out.len()), (&[0usize, 2, 3][..], 0));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul: cannot multiply [8,16] by [12,4]: the inner dimensions (16 and 12) must match")]
+    fn mismatched_inner_dims_panic() {
+        let a = Storage::from_vec(vec![0.0f32; 128]);
+        let b = Storage::from_vec(vec![0.0f32; 48]);
+        matmul(View::new(&a, &Layout::contiguous(&[8, 16])), View::new(&b, &Layout::contiguous(&[12, 4])));
+    }
+}
