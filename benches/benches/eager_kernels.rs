@@ -1,11 +1,10 @@
 //! Criterion benches of the main eager CPU kernels at modest sizes (a 1024x1024 f32 matrix is
 //! 4 MiB: past L2, inside the last-level cache), so a `--quick` run takes a couple of minutes.
 //! The workload-level numbers come from the `ignis-bench` CLI; these localize a regression to
-//! one kernel.
+//! one kernel. Throughput is bytes read + written, or flops (as elements) for matmul.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ignis::{DType, Tensor};
-use ignis_runtime::{Layout, Storage, View};
 use std::hint::black_box;
 
 const ROWS: usize = 1024;
@@ -59,30 +58,29 @@ fn movement(c: &mut Criterion) {
     group.throughput(matrix_traffic(1, 1));
     group.bench_function("transpose_contiguous", |b| b.iter(|| black_box(x.t().contiguous())));
 
-    // cat and index_select have runtime kernels but no `Tensor` methods yet, so these call
-    // the kernels on the runtime's storage directly.
-    let layout = Layout::contiguous(&[ROWS, COLUMNS]);
-    let first = Storage::from_vec(x.to_vec::<f32>());
-    let second = Storage::from_vec(matrix(4).to_vec::<f32>());
+    let other = matrix(4);
     group.throughput(matrix_traffic(2, 2));
-    group.bench_function("cat_dim_0", |b| {
-        b.iter(|| black_box(ignis_runtime::cpu::cat(&[View::new(&first, &layout), View::new(&second, &layout)], 0)))
-    });
-    group.bench_function("cat_dim_1", |b| {
-        b.iter(|| black_box(ignis_runtime::cpu::cat(&[View::new(&first, &layout), View::new(&second, &layout)], 1)))
-    });
+    group.bench_function("cat_dim_0", |b| b.iter(|| black_box(Tensor::cat(&[&x, &other], 0))));
+    group.bench_function("cat_dim_1", |b| b.iter(|| black_box(Tensor::cat(&[&x, &other], 1))));
     // Every row once, in a scrambled order, as an embedding lookup or a shuffle would.
     let rows: Vec<i64> = (0..ROWS as i64).map(|i| (i * 389) % ROWS as i64).collect();
-    let index_layout = Layout::contiguous(&[ROWS]);
-    let index = Storage::from_vec(rows);
+    let index = Tensor::from_vec(rows, [ROWS]);
     group.throughput(matrix_traffic(1, 1));
-    group.bench_function("index_select_rows", |b| {
-        b.iter(|| {
-            black_box(ignis_runtime::cpu::index_select(View::new(&first, &layout), 0, View::new(&index, &index_layout)))
-        })
-    });
+    group.bench_function("index_select_rows", |b| b.iter(|| black_box(x.index_select(0, &index))));
     group.finish();
 }
 
-criterion_group!(eager_kernels, elementwise, reductions_and_norms, movement);
+fn matmul(c: &mut Criterion) {
+    // W4's first layer at a quarter of its width: [256, 1024] @ [1024, 1024].
+    let (m, k, n) = (256, 1024, 1024);
+    ignis::manual_seed(5);
+    let a = Tensor::randn([m, k], DType::F32);
+    let b = Tensor::randn([k, n], DType::F32);
+    let mut group = c.benchmark_group("matmul");
+    group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+    group.bench_function("256x1024x1024", |bencher| bencher.iter(|| black_box(a.matmul(&b))));
+    group.finish();
+}
+
+criterion_group!(eager_kernels, elementwise, reductions_and_norms, movement, matmul);
 criterion_main!(eager_kernels);

@@ -35,7 +35,10 @@ pub fn run(args: &Args) -> Result<()> {
 
     eprintln!("measuring memory bandwidth ...");
     let bandwidth = bandwidth::measure(threads, bandwidth::DEFAULT_BUFFER_BYTES, bandwidth::DEFAULT_RUNS);
-    let limits = limits::measure(args.limits);
+    if args.limits != cli::LimitsChoice::Bandwidth {
+        eprintln!("measuring matmul throughput ...");
+    }
+    let limits = limits::measure(args.limits).iter().map(limits::MatmulLimit::describe).collect();
     let rows: Vec<Row> = args
         .selected_workloads()
         .into_iter()

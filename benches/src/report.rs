@@ -38,8 +38,8 @@ pub struct Machine {
     pub cores: usize,
     pub threads: usize,
     pub bandwidth: Bandwidth,
-    /// Matmul throughput lines, already formatted, e.g. `f32 matmul 1024^3: 180 GFLOP/s`.
-    pub limits: Vec<String>,
+    /// Compute limits as (label, value) lines, e.g. ("f32 matmul 1024^3", "180 GFLOP/s").
+    pub limits: Vec<(String, String)>,
 }
 
 /// The header, the limits section and one line per row.
@@ -55,16 +55,17 @@ pub fn table(machine: &Machine, rows: &[Row]) -> String {
         bandwidth.gigabytes_per_second()
     );
     let _ = writeln!(out, "\nlimits");
-    let _ = writeln!(
-        out,
-        "  memory bandwidth   {:.1} GB/s (parallel copy of {} MiB on {} threads, best of {}, read+write counted)",
+    let bandwidth_line = format!(
+        "{:.1} GB/s (parallel copy of {} MiB on {} threads, best of {}, read+write counted)",
         bandwidth.gigabytes_per_second(),
         bandwidth.buffer_bytes >> 20,
         bandwidth.threads,
         bandwidth.runs
     );
-    for line in &machine.limits {
-        let _ = writeln!(out, "  {line}");
+    let limits = std::iter::once(("memory bandwidth", bandwidth_line.as_str()))
+        .chain(machine.limits.iter().map(|(label, value)| (label.as_str(), value.as_str())));
+    for (label, value) in limits {
+        let _ = writeln!(out, "  {label:<19}{value}");
     }
     let _ = writeln!(out);
     let header = ["workload", "eager_ms", "compiled_ms", "compile_ms", "speedup", "max_rel_err", "floor_ms"];

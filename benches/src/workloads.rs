@@ -7,6 +7,10 @@ use ignis::{DType, Tensor};
 /// Rows and columns of the W1-W3 inputs.
 pub const ROWS: usize = 4096;
 pub const COLUMNS: usize = 1024;
+/// W4's batch, model width and hidden width.
+pub const MLP_BATCH: usize = 256;
+pub const MLP_WIDTH: usize = 1024;
+pub const MLP_HIDDEN: usize = 4096;
 /// Length of the W7 input.
 pub const TINY_LENGTH: usize = 64;
 const F32_BYTES: u64 = 4;
@@ -116,13 +120,23 @@ impl Workload {
                 let x = Tensor::randn([ROWS, COLUMNS], DType::F32);
                 Some(Prepared { call: Box::new(move || softmax(&x)), bytes_moved: Some(2 * matrix_bytes) })
             }
+            Workload::W4 => {
+                ignis::manual_seed(1);
+                let x = Tensor::randn([MLP_BATCH, MLP_WIDTH], DType::F32);
+                let layers = [
+                    Linear::random(MLP_WIDTH, MLP_HIDDEN),
+                    Linear::random(MLP_HIDDEN, MLP_WIDTH),
+                    Linear::random(MLP_WIDTH, MLP_WIDTH),
+                ];
+                Some(Prepared { call: Box::new(move || mlp_forward(&x, &layers)), bytes_moved: None })
+            }
             Workload::W7 => {
                 ignis::manual_seed(3);
                 let x = Tensor::randn([TINY_LENGTH], DType::F32);
                 Some(Prepared { call: Box::new(move || tiny_op_chain(&x)), bytes_moved: None })
             }
-            // W4 waits for `Tensor::matmul`; W5 and W6 for `nn` and the optimizer.
-            Workload::W4 | Workload::W5 | Workload::W6f | Workload::W6b => None,
+            // W5 and W6 wait for `nn` modules and the optimizer.
+            Workload::W5 | Workload::W6f | Workload::W6b => None,
         }
     }
 }
@@ -141,6 +155,37 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Tensor {
 /// W3: softmax over the last dimension.
 pub fn softmax(x: &Tensor) -> Tensor {
     x.softmax(-1)
+}
+
+/// A linear layer `y = x @ weight + bias`.
+///
+/// The weight is stored `[in, out]`, contiguous, so the forward pass is one plain matmul with
+/// no transposed view (PyTorch stores `[out, in]` and multiplies by the transpose; the
+/// products are the same).
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Linear {
+    /// Weights from randn scaled by 1/sqrt(fan_in), so activations keep unit scale through
+    /// the layers; biases small (0.01 randn), as the peer measurements drew them.
+    pub fn random(inputs: usize, outputs: usize) -> Linear {
+        let weight = Tensor::randn([inputs, outputs], DType::F32).mul_scalar(1.0 / (inputs as f64).sqrt());
+        let bias = Tensor::randn([outputs], DType::F32).mul_scalar(0.01);
+        Linear { weight, bias }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.matmul(&self.weight).add(&self.bias)
+    }
+}
+
+/// W4: Linear -> GELU -> Linear -> GELU -> Linear, GELU in its tanh form as the peers ran it.
+pub fn mlp_forward(x: &Tensor, layers: &[Linear; 3]) -> Tensor {
+    let hidden = layers[0].forward(x).gelu_tanh();
+    let hidden = layers[1].forward(&hidden).gelu_tanh();
+    layers[2].forward(&hidden)
 }
 
 /// Rounds of W7's chain; each round is two ops.

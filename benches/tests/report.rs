@@ -78,11 +78,15 @@ fn floor_is_bytes_over_bandwidth() {
 
 #[test]
 fn table_names_machine_and_marks_missing_values() {
-    let machine =
-        Machine { cores: 2, threads: 2, bandwidth: bandwidth(), limits: vec!["f32 matmul 1024^3  1.0".into()] };
+    let machine = Machine {
+        cores: 2,
+        threads: 2,
+        bandwidth: bandwidth(),
+        limits: vec![("f32 matmul 1024^3".into(), "150 GFLOP/s".into())],
+    };
     let text = report::table(&machine, &[measured_row(), Row::empty("W7")]);
     assert!(text.contains("2 cores, 2 threads, memory bandwidth 20.0 GB/s"), "{text}");
-    assert!(text.contains("f32 matmul 1024^3"), "{text}");
+    assert!(text.contains("  f32 matmul 1024^3  150 GFLOP/s"), "{text}");
     let w1 = text.lines().find(|line| line.starts_with("W1")).expect("a W1 line");
     assert!(w1.contains("12.5") && w1.contains("3.35") && w1.contains("not yet"), "{w1}");
     let w7 = text.lines().find(|line| line.starts_with("W7")).expect("a W7 line");

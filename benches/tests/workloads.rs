@@ -47,6 +47,30 @@ fn w3_is_softmax_over_the_last_dim() {
 }
 
 #[test]
+fn w4_is_three_linear_layers_with_gelu_between() {
+    use ignis_bench::workloads::Linear;
+    // Weights stored [in, out]. Layer 1: [1, 2] @ [[1, 0, -1], [0, 1, 1]] + [0, 0, 0.5]
+    // = [1, 2, 1.5]; gelu_tanh of that is [0.841192, 1.954598, 1.399572].
+    // Layer 2 sums those three ([3, 1] of ones, bias 0): 4.195361; gelu_tanh: 4.195335.
+    // Layer 3 doubles it and adds 1: 9.390669.
+    let linear = |weight: Vec<f32>, shape: [usize; 2], bias: Vec<f32>| Linear {
+        weight: Tensor::from_vec(weight, shape),
+        bias: Tensor::from_vec(bias.clone(), [bias.len()]),
+    };
+    let layers = [
+        linear(vec![1.0, 0.0, -1.0, 0.0, 1.0, 1.0], [2, 3], vec![0.0, 0.0, 0.5]),
+        linear(vec![1.0, 1.0, 1.0], [3, 1], vec![0.0]),
+        linear(vec![2.0], [1, 1], vec![1.0]),
+    ];
+    let gelu = |z: f64| 0.5 * z * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (z + 0.044715 * z * z * z)).tanh());
+    let hidden = gelu(gelu(1.0) + gelu(2.0) + gelu(1.5));
+    assert!((hidden - 4.195335).abs() < 1e-5, "the hand-worked value above: {hidden}");
+    let y = workloads::mlp_forward(&Tensor::from_vec(vec![1.0f32, 2.0], [1, 2]), &layers);
+    assert_eq!(y.shape(), &[1, 1]);
+    assert_close(&y.to_vec::<f32>(), &[2.0 * hidden + 1.0], 1e-5);
+}
+
+#[test]
 fn w7_chain_matches_the_same_chain_in_f64() {
     let x = Tensor::from_vec(vec![0.5f32], [1]);
     let mut expected = 0.5f64;
