@@ -14,8 +14,9 @@ use std::path::PathBuf;
     after_help = "\
 Workloads: W1 gelu_tanh(x*w+b), W2 layer_norm, W3 softmax (all [4096,1024]), W4 MLP forward,
 W5 MLP training step, W6f/W6b transformer block forward / forward+backward, W7 100 tiny ops.
-All fp32, fixed seeds, inputs from randn. Times are medians per call after warm-up; columns
-that ignis cannot produce yet print \"not yet\" (null in JSON).
+All fp32, fixed seeds, inputs from randn. W4's Linear is x.matmul(w) + b with w stored
+[in, out] (randn / sqrt(in)); GELU is the tanh form. Times are medians per call after
+warm-up; columns that ignis cannot produce yet print \"not yet\" (null in JSON).
 
 Limits: the memory bandwidth is always measured (a parallel copy of a 512 MiB buffer, best of
 5, read+write bytes counted as STREAM does); it gives floor_ms for W1-W3. --limits quick also

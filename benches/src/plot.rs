@@ -50,7 +50,7 @@ pub fn draw(path: &Path, rows: &[Row]) -> Result<()> {
     let series: [(&str, RGBColor, fn(&Row) -> Option<f64>); 3] = [
         ("eager", BLUE, |row| row.eager_ms),
         ("compiled", RED, |row| row.compiled_ms),
-        ("memory floor", GREEN, |row| row.floor_ms),
+        ("memory floor", RGBColor(0, 140, 0), |row| row.floor_ms),
     ];
     for (label, color, pick) in series {
         let points: Vec<_> =
