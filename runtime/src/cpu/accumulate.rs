@@ -149,34 +149,10 @@ impl Real for f64 {
     }
 }
 
-/// e^x for f32: `math::exp_f32`'s range reduction and polynomial, with the exponent taken
-/// from the bits of `x * log2(e) + 1.5 * 2^23` instead of a float-to-int cast. The cast
-/// saturates (NaN gives 0), which LLVM lowers one lane at a time; integer ops on the bits
-/// stay in vector registers, and NaN still comes out as NaN through the polynomial.
+/// e^x for f32, vectorizable; see `math::exp_f32`.
 #[inline(always)]
 pub fn exp_f32_vector(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // Adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits.
-    const SHIFT: f32 = 12_582_912.0;
-    let x = x.clamp(-87.336_54, 88.722_83);
-    let t = x * LOG2E + SHIFT;
-    let n = t - SHIFT;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.987_569_1e-4f32;
-    let p = p.mul_add(r, 1.398_199_9e-3);
-    let p = p.mul_add(r, 8.333_452e-3);
-    let p = p.mul_add(r, 4.166_579_6e-2);
-    let p = p.mul_add(r, 1.666_666_5e-1);
-    let p = p.mul_add(r, 0.5);
-    let p = p.mul_add(r * r, r) + 1.0;
-    // 2^n as two factors so n = 128 and n = -126 stay in the normal exponent range.
-    let n = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
-    let (n1, n2) = (n >> 1, n - (n >> 1));
-    let s1 = f32::from_bits((n1.wrapping_add(127) << 23) as u32);
-    let s2 = f32::from_bits((n2.wrapping_add(127) << 23) as u32);
-    p * s1 * s2
+    super::math::exp_f32(x)
 }
 
 /// `max` that propagates NaN: `a` wins when it is larger or NaN. The form (compare, NaN
