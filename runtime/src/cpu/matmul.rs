@@ -13,8 +13,9 @@ use ignis_ir::{DType, Dims};
 use smallvec::SmallVec;
 
 /// Below this many multiply-adds a single product runs on the calling thread: waking the
-/// pool costs more than it saves. Measured with `examples/matmul_gflops` (2 cores, f32):
-/// 96^3 (~0.9M) is no faster threaded, 128^3 (~2M) gains ~1.5x.
+/// pool and gemm's per-block barriers cost more than they save. Close to gemm's own
+/// threshold for splitting a block (48*48*256); with `examples/matmul_gflops` on 2 shared
+/// cores, 2 threads did not beat 1 below 256^3 (16M), so this errs towards threading.
 pub const GEMM_THREADING_THRESHOLD: usize = 1 << 20;
 
 /// Multiply-adds per task when a batch of small products is split across threads.
@@ -365,6 +366,8 @@ mod tests {
             (&[5, 1, 2, 3], &[7, 3, 4]),
             (&[1, 3, 4], &[6, 4, 2]),
             (&[70, 65], &[65, 130]),
+            // Many small products: split across threads by batch.
+            (&[300, 16, 16], &[16, 16]),
         ];
         for (i, (a, b)) in cases.iter().enumerate() {
             for dtype in [DType::F32, DType::F64, DType::I64, DType::I32] {
