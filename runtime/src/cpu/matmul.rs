@@ -14,8 +14,9 @@ use smallvec::SmallVec;
 
 /// Below this many multiply-adds a single product runs on the calling thread: waking the
 /// pool and gemm's per-block barriers cost more than they save. Close to gemm's own
-/// threshold for splitting a block (48*48*256); with `examples/matmul_gflops` on 2 shared
-/// cores, 2 threads did not beat 1 below 256^3 (16M), so this errs towards threading.
+/// threshold for splitting a block (48*48*256). Not yet tuned: on the 2 heavily shared cores
+/// it was measured on, 2 threads beat 1 at no size from 96^3 to 4096^3, so re-measure with
+/// `examples/matmul_gflops --threads 1|2` on a quiet machine.
 pub const GEMM_THREADING_THRESHOLD: usize = 1 << 20;
 
 /// Multiply-adds per task when a batch of small products is split across threads.
