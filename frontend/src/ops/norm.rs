@@ -14,7 +14,7 @@ impl Tensor {
     pub fn softmax(&self, dim: isize) -> Tensor {
         let d = self.norm_dim("softmax", dim);
         let x = self.float_input();
-        let storage = cpu::softmax(x.view(), d);
+        let storage = cpu::softmax(x.kernel_view(), d);
         let layout = Layout::contiguous(self.shape());
         let y = Saved::new("SoftmaxBackward", &Tensor::from_parts(storage.clone(), layout.clone()));
         let xs = Saved::new("SoftmaxBackward", &x);
@@ -29,7 +29,7 @@ impl Tensor {
     pub fn log_softmax(&self, dim: isize) -> Tensor {
         let d = self.norm_dim("log_softmax", dim);
         let x = self.float_input();
-        let storage = cpu::log_softmax(x.view(), d);
+        let storage = cpu::log_softmax(x.kernel_view(), d);
         let layout = Layout::contiguous(self.shape());
         let y = Saved::new("LogSoftmaxBackward", &Tensor::from_parts(storage.clone(), layout.clone()));
         let xs = Saved::new("LogSoftmaxBackward", &x);
@@ -57,7 +57,7 @@ impl Tensor {
         let axes = self.normalized_axes("layer_norm", normalized_shape, weight, bias);
         let x = self.float_input();
         let (storage, mean, rstd) =
-            cpu::layer_norm(x.view(), axes.len(), weight.map(|w| w.view()), bias.map(|b| b.view()), eps);
+            cpu::layer_norm(x.kernel_view(), axes.len(), weight.map(|w| w.kernel_view()), bias.map(|b| b.kernel_view()), eps);
         let stats_shape = self.stats_shape(axes.len());
         let mean = Tensor::from_storage(mean, &stats_shape);
         let rstd = Tensor::from_storage(rstd, &stats_shape);
@@ -101,7 +101,7 @@ impl Tensor {
     pub fn rms_norm(&self, normalized_shape: &[usize], weight: Option<&Tensor>, eps: f64) -> Tensor {
         let axes = self.normalized_axes("rms_norm", normalized_shape, weight, None);
         let x = self.float_input();
-        let (storage, rstd) = cpu::rms_norm(x.view(), axes.len(), weight.map(|w| w.view()), eps);
+        let (storage, rstd) = cpu::rms_norm(x.kernel_view(), axes.len(), weight.map(|w| w.kernel_view()), eps);
         let rstd = Tensor::from_storage(rstd, &self.stats_shape(axes.len()));
         let mut inputs = vec![&x];
         inputs.extend(weight);

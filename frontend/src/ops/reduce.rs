@@ -22,9 +22,9 @@ impl Tensor {
         let out_shape = shape::reduce(self.shape(), &axes, keepdim);
         let storage = if axes.is_empty() {
             // A 0-dim tensor reduced over "all" of its zero dims is itself.
-            cpu::cast(self.view(), op.result_dtype(self.dtype()))
+            cpu::cast(self.kernel_view(), op.result_dtype(self.dtype()))
         } else {
-            cpu::reduce(op, self.view(), &axes, keepdim)
+            cpu::reduce(op, self.kernel_view(), &axes, keepdim)
         };
         (storage, Layout::contiguous(&out_shape), axes.to_vec())
     }
@@ -177,7 +177,7 @@ impl Tensor {
     /// Running sum along `dim` (integers accumulate in i64).
     pub fn cumsum(&self, dim: isize) -> Tensor {
         let d = self.norm_dim("cumsum", dim);
-        let storage = cpu::cumsum(self.view(), d);
+        let storage = cpu::cumsum(self.kernel_view(), d);
         let dtype = self.dtype();
         record("CumsumBackward", &[self], storage, Layout::contiguous(self.shape()), move |g| {
             // Each input adds to every later output: the gradient is a reversed running sum.

@@ -15,7 +15,7 @@ impl Tensor {
         name: &'static str,
         rule: impl Fn(&Tensor, &Tensor, &Tensor) -> Tensor + Send + Sync + 'static,
     ) -> Tensor {
-        let storage = cpu::unary(op, self.view());
+        let storage = cpu::unary(op, self.kernel_view());
         let layout = Layout::contiguous(self.shape());
         if op.is_predicate() || !self.dtype().is_float() {
             return Tensor::from_parts(storage, layout);
@@ -255,12 +255,12 @@ impl Tensor {
         })
     }
     pub fn logical_not(&self) -> Tensor {
-        Tensor::from_storage(cpu::unary(UnaryOp::LogicalNot, self.view()), self.shape())
+        Tensor::from_storage(cpu::unary(UnaryOp::LogicalNot, self.kernel_view()), self.shape())
     }
     pub fn isnan(&self) -> Tensor {
-        Tensor::from_storage(cpu::unary(UnaryOp::IsNan, self.view()), self.shape())
+        Tensor::from_storage(cpu::unary(UnaryOp::IsNan, self.kernel_view()), self.shape())
     }
     pub fn isinf(&self) -> Tensor {
-        Tensor::from_storage(cpu::unary(UnaryOp::IsInf, self.view()), self.shape())
+        Tensor::from_storage(cpu::unary(UnaryOp::IsInf, self.kernel_view()), self.shape())
     }
 }
