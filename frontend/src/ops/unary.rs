@@ -5,6 +5,10 @@ use crate::tensor::Tensor;
 use ignis_ir::{DType, Scalar, UnaryOp};
 use ignis_runtime::{cpu, Layout};
 use std::f64::consts::{LN_2, PI};
+use std::sync::Arc;
+
+/// A unary op's gradient rule: `rule(g, x, y)` from the output gradient, input and output.
+type UnaryRule = Arc<dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor + Send + Sync>;
 
 impl Tensor {
     /// Applies `op`; `rule(g, x, y)` gives the input gradient from the output gradient,
@@ -15,6 +19,10 @@ impl Tensor {
         name: &'static str,
         rule: impl Fn(&Tensor, &Tensor, &Tensor) -> Tensor + Send + Sync + 'static,
     ) -> Tensor {
+        self.unary_with_rule(op, name, Arc::new(rule))
+    }
+
+    fn unary_with_rule(&self, op: UnaryOp, name: &'static str, rule: UnaryRule) -> Tensor {
         let storage = cpu::unary(op, self.view());
         let layout = Layout::contiguous(self.shape());
         if op.is_predicate() || !self.dtype().is_float() {
@@ -27,7 +35,17 @@ impl Tensor {
         // The output is saved as a detached handle: the node cannot own its own output.
         let y = Tensor::from_parts(storage.clone(), layout.clone());
         let y = Saved::new(name, &y);
-        record(name, &[self], storage, layout, move |g| vec![Some(rule(g, x.get(), y.get()))])
+        record(name, &[self], storage, layout, move |g| {
+            let (x, saved_y) = (x.get(), y.get());
+            // Under create_graph the rule's use of the output must lead back to x, which the
+            // detached handle does not; recompute the output with its graph instead.
+            let y = if crate::is_grad_enabled() && x.requires_grad() {
+                x.unary_with_rule(op, name, rule.clone())
+            } else {
+                saved_y.clone()
+            };
+            vec![Some(rule(g, x, &y))]
+        })
     }
 
     fn zero_grad_unary(&self, op: UnaryOp, name: &'static str) -> Tensor {

@@ -11,7 +11,9 @@ pub fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    let x = x.clamp(-87.336_54, 88.722_83);
+    // Past the ends e^x is 0 (below half the smallest subnormal) or overflows to inf; the
+    // clamp only keeps 2^n's exponent bits in range for the split below.
+    let x = x.clamp(-105.0, 89.0);
     let n = (x * LOG2E).round();
     let r = x - n * LN2_HI - n * LN2_LO;
     // Minimax polynomial for e^r on [-ln2/2, ln2/2].
@@ -22,7 +24,8 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = p.mul_add(r, 1.666_666_5e-1);
     let p = p.mul_add(r, 0.5);
     let p = p.mul_add(r * r, r) + 1.0;
-    // 2^n via the exponent bits; n is in [-126, 128] after the clamp.
+    // 2^n via the exponent bits, as two factors so that n in [-152, 129] after the clamp
+    // stays representable: results below 2^-126 come out subnormal, above 2^128 inf.
     let n = n as i32;
     let (n1, n2) = (n >> 1, n - (n >> 1));
     let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
