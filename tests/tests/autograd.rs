@@ -158,6 +158,38 @@ fn gradient_of_a_gradient_through_a_nonlinearity() {
 }
 
 #[test]
+fn second_derivatives_of_ops_whose_rule_uses_their_output() {
+    // exp, sigmoid and sqrt write their gradient with the saved output; the second
+    // derivative must still see that output depend on x.
+    let points = [-1.0, 0.25, 0.5, 2.0];
+    type Case = (&'static str, fn(&Tensor) -> Tensor, fn(f64) -> f64);
+    let cases: [Case; 3] = [
+        // d^2/dx^2 e^(2x) = 4 e^(2x)
+        ("exp", |x| x.mul_scalar(2.0).exp(), |x| 4.0 * (2.0 * x).exp()),
+        // s'' = s (1 - s) (1 - 2 s)
+        ("sigmoid", |x| x.sigmoid(), |x| {
+            let s = 1.0 / (1.0 + (-x).exp());
+            s * (1.0 - s) * (1.0 - 2.0 * s)
+        }),
+        // d^2/dx^2 sqrt(x + 2) = -1/4 (x + 2)^(-3/2)
+        ("sqrt", |x| x.add_scalar(2.0).sqrt(), |x| -0.25 * (x + 2.0).powf(-1.5)),
+    ];
+    for (name, f, second) in cases {
+        let x = leaf(&points);
+        // The gradient's graph reuses the forward graph (x * 2 before exp), so keep it, as
+        // PyTorch does by default under create_graph.
+        f(&x).sum_all().backward_with(None, true, true);
+        let g = x.grad().unwrap();
+        x.zero_grad();
+        g.sum_all().backward();
+        for (got, &p) in grad_of(&x).iter().zip(&points) {
+            let want = second(p);
+            assert!((got - want).abs() < 1e-12 * (1.0 + want.abs()), "{name} at {p}: got {got}, want {want}");
+        }
+    }
+}
+
+#[test]
 #[should_panic(expected = "a gradient can be implied only for outputs with one element")]
 fn backward_of_a_non_scalar_needs_a_gradient() {
     let x = leaf(&[1.0, 2.0]);
