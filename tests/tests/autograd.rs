@@ -1,7 +1,7 @@
 //! The autograd engine's contract: accumulation, grad mode, graph lifetime, higher-order
 //! gradients, and the version counter that guards saved tensors.
 
-use ignis::{enable_grad, is_grad_enabled, no_grad, DType, NoGradGuard, Tensor};
+use ignis::{DType, NoGradGuard, Tensor, enable_grad, is_grad_enabled, no_grad};
 
 fn leaf(values: &[f64]) -> Tensor {
     Tensor::from_vec(values.to_vec(), values.len()).requires_grad_(true)
@@ -167,10 +167,14 @@ fn second_derivatives_of_ops_whose_rule_uses_their_output() {
         // d^2/dx^2 e^(2x) = 4 e^(2x)
         ("exp", |x| x.mul_scalar(2.0).exp(), |x| 4.0 * (2.0 * x).exp()),
         // s'' = s (1 - s) (1 - 2 s)
-        ("sigmoid", |x| x.sigmoid(), |x| {
-            let s = 1.0 / (1.0 + (-x).exp());
-            s * (1.0 - s) * (1.0 - 2.0 * s)
-        }),
+        (
+            "sigmoid",
+            |x| x.sigmoid(),
+            |x| {
+                let s = 1.0 / (1.0 + (-x).exp());
+                s * (1.0 - s) * (1.0 - 2.0 * s)
+            },
+        ),
         // d^2/dx^2 sqrt(x + 2) = -1/4 (x + 2)^(-3/2)
         ("sqrt", |x| x.add_scalar(2.0).sqrt(), |x| -0.25 * (x + 2.0).powf(-1.5)),
     ];

@@ -1,9 +1,10 @@
 //! Every dtype: creation, conversion rules, type promotion of mixed ops, half-precision
 //! rounding and integer arithmetic, with PyTorch's semantics.
 
-use ignis::{bf16, f16, DType, Tensor};
+use ignis::{DType, Tensor, bf16, f16};
 
-const ALL: [DType; 8] = [DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8, DType::Bool];
+const ALL: [DType; 8] =
+    [DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8, DType::Bool];
 
 /// A small deterministic generator for test inputs.
 struct Lcg(u64);
@@ -103,7 +104,8 @@ fn narrowing_integer_conversions_wrap() {
 fn conversions_to_float_round_once() {
     // f32 -> f16: 1 + 2^-11 is halfway between 1 and the next f16, so it rounds to even (1);
     // 1 + 3 * 2^-11 rounds up to 1 + 2^-9; 65520 overflows to inf; 2^-25 underflows to 0.
-    let x = Tensor::from_vec(vec![1.0 + 2f32.powi(-11), 1.0 + 3.0 * 2f32.powi(-11), 65520.0, 2f32.powi(-25), 65504.0], 5);
+    let x =
+        Tensor::from_vec(vec![1.0 + 2f32.powi(-11), 1.0 + 3.0 * 2f32.powi(-11), 65520.0, 2f32.powi(-25), 65504.0], 5);
     let h = x.to_dtype(DType::F16).to_vec::<f32>();
     assert_eq!(h, vec![1.0, 1.0 + 2f32.powi(-9), f32::INFINITY, 0.0, 65504.0]);
     // bf16 keeps f32's range with 8 bits of mantissa: 1 + 2^-8 ties to 1, 3e38 stays finite.
@@ -187,7 +189,9 @@ fn type_promotion_of_mixed_ops() {
 /// Compares element by element, reporting the first difference rather than the whole vectors.
 fn assert_same(got: &[f32], want: &[f32], inputs: &[f32], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-    if let Some(i) = (0..got.len()).find(|&i| got[i].to_bits() != want[i].to_bits() && !(got[i].is_nan() && want[i].is_nan())) {
+    if let Some(i) =
+        (0..got.len()).find(|&i| got[i].to_bits() != want[i].to_bits() && !(got[i].is_nan() && want[i].is_nan()))
+    {
         panic!("{what}: element {i} (input {}) is {}, expected {}", inputs[i], got[i], want[i]);
     }
 }
@@ -210,10 +214,15 @@ fn half_ops_round_the_f32_result_once() {
     let b = half_values(&mut rng, n, 50.0, false);
     let p = half_values(&mut rng, n, 50.0, true);
     for dtype in [DType::F16, DType::BF16] {
-        let round = |v: f32| -> f32 { if dtype == DType::F16 { f16::from_f32(v).to_f32() } else { bf16::from_f32(v).to_f32() } };
+        let round = |v: f32| -> f32 {
+            if dtype == DType::F16 { f16::from_f32(v).to_f32() } else { bf16::from_f32(v).to_f32() }
+        };
         // Inputs rounded to the dtype first, so the reference sees exactly the stored values.
-        let (a, b, p): (Vec<f32>, Vec<f32>, Vec<f32>) =
-            (a.iter().map(|&v| round(v)).collect(), b.iter().map(|&v| round(v)).collect(), p.iter().map(|&v| round(v)).collect());
+        let (a, b, p): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+            a.iter().map(|&v| round(v)).collect(),
+            b.iter().map(|&v| round(v)).collect(),
+            p.iter().map(|&v| round(v)).collect(),
+        );
         let ta = Tensor::from_vec(a.clone(), n).to_dtype(dtype);
         let tb = Tensor::from_vec(b.clone(), n).to_dtype(dtype);
         let tp = Tensor::from_vec(p.clone(), n).to_dtype(dtype);

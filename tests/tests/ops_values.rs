@@ -304,7 +304,8 @@ fn grid(lo: f32, hi: f32, steps: usize) -> Vec<f32> {
 #[test]
 fn f32_transcendentals_match_f64() {
     type Case = (&'static str, fn(&Tensor) -> Tensor, fn(f64) -> f64, Vec<f32>, f64);
-    let positive: Vec<f32> = grid(1e-6, 1e6, 20_000).into_iter().filter(|&x| x > 0.0).chain([1e-30, 1e30, 3e38]).collect();
+    let positive: Vec<f32> =
+        grid(1e-6, 1e6, 20_000).into_iter().filter(|&x| x > 0.0).chain([1e-30, 1e30, 3e38]).collect();
     let cases: Vec<Case> = vec![
         // Polynomial approximations, documented at a few ulp.
         ("exp", |t| t.exp(), f64::exp, grid(-87.0, 88.0, 20_000), 4e-7),
@@ -342,7 +343,11 @@ fn f32_transcendentals_match_f64() {
     let gelus: [Gelu; 2] = [("gelu", |t| t.gelu(), gelu64), ("gelu_tanh", |t| t.gelu_tanh(), gelu_tanh64)];
     for (name, op, reference) in gelus {
         let got = op(&Tensor::from_vec(negative.clone(), negative.len())).to_vec::<f32>();
-        let (err, at) = negative.iter().zip(&got).map(|(&x, &y)| ((y as f64 - reference(x as f64)).abs(), x)).fold((0.0, 0.0), |a, b| if b.0 > a.0 { b } else { a });
+        let (err, at) = negative
+            .iter()
+            .zip(&got)
+            .map(|(&x, &y)| ((y as f64 - reference(x as f64)).abs(), x))
+            .fold((0.0, 0.0), |a, b| if b.0 > a.0 { b } else { a });
         report.push(format!("{name} on [-10, -1]: absolute {err:.3e} at {at}"));
         if err > 5e-7 {
             failures.push(format!("{name}: absolute error {err:.3e} at x = {at} on [-10, -1]"));
@@ -520,10 +525,8 @@ fn batched_matmul_broadcasts_like_a_naive_loop() {
         let a: Vec<f64> = rng.values(sa.iter().product(), 1.0);
         let b: Vec<f64> = rng.values(sb.iter().product(), 1.0);
         let (want, shape) = naive_batched_matmul(&a, sa, &b, sb);
-        let got = f32s(&a.iter().map(|&v| v as f32).collect::<Vec<_>>(), sa).matmul(&f32s(
-            &b.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-            sb,
-        ));
+        let got = f32s(&a.iter().map(|&v| v as f32).collect::<Vec<_>>(), sa)
+            .matmul(&f32s(&b.iter().map(|&v| v as f32).collect::<Vec<_>>(), sb));
         assert_eq!(got.shape(), shape.as_slice(), "{sa:?} @ {sb:?}");
         assert_close(&got.to_vec::<f64>(), &want, 1e-5, "f32 matmul");
         let got64 = f64s(&a, sa).matmul(&f64s(&b, sb));
@@ -802,11 +805,19 @@ fn layer_norm_and_rms_norm_match_f64() {
 // Convolution, pooling, upsampling
 
 /// Direct 2-d convolution in f64: input [N, C, H, W], weight [O, C/g, kH, kW].
-fn naive_conv2d(x: &[f64], xs: [usize; 4], w: &[f64], ws: [usize; 4], bias: Option<&[f64]>, o: &ConvOptions) -> (Vec<f64>, [usize; 4]) {
+fn naive_conv2d(
+    x: &[f64],
+    xs: [usize; 4],
+    w: &[f64],
+    ws: [usize; 4],
+    bias: Option<&[f64]>,
+    o: &ConvOptions,
+) -> (Vec<f64>, [usize; 4]) {
     let [n, c, h, wd] = xs;
     let [oc, cg, kh, kw] = ws;
     let g = o.groups;
-    let out_len = |size: usize, k: usize, d: usize| (size + 2 * o.padding[d] - o.dilation[d] * (k - 1) - 1) / o.stride[d] + 1;
+    let out_len =
+        |size: usize, k: usize, d: usize| (size + 2 * o.padding[d] - o.dilation[d] * (k - 1) - 1) / o.stride[d] + 1;
     let (oh, ow) = (out_len(h, kh, 0), out_len(wd, kw, 1));
     let mut out = vec![0.0; n * oc * oh * ow];
     for b in 0..n {
@@ -967,7 +978,8 @@ fn cross_entropy_with_ignore_index_and_label_smoothing() {
 
     // Smoothing eps: loss_i = (1 - eps) nll_i + eps / C * sum_c(-log p_ic)
     let eps = 0.2;
-    let smooth: Vec<f64> = (0..n).map(|i| (1.0 - eps) * nll[i] - eps / c as f64 * lp[i * c..(i + 1) * c].iter().sum::<f64>()).collect();
+    let smooth: Vec<f64> =
+        (0..n).map(|i| (1.0 - eps) * nll[i] - eps / c as f64 * lp[i * c..(i + 1) * c].iter().sum::<f64>()).collect();
     let options = CrossEntropyOptions { label_smoothing: eps, reduction: Reduction::Sum, ..Default::default() };
     assert_close(&[logits.cross_entropy(&target, &options).item::<f64>()], &[smooth.iter().sum()], 1e-14, "smoothing");
     // Smoothing and ignore_index together: the ignored sample contributes nothing.
@@ -1015,7 +1027,8 @@ fn nll_mse_and_bce() {
     let mean = f64s(&xs, &[4]).binary_cross_entropy_with_logits(&f64s(&ys, &[4]), Reduction::Mean);
     assert_close(&[mean.item::<f64>()], &[want.iter().sum::<f64>() / 4.0], 1e-14, "bce mean");
     // Stable at extreme logits: a confident wrong answer costs |x|.
-    let extreme = f32s(&[100.0, -100.0], &[2]).binary_cross_entropy_with_logits(&f32s(&[0.0, 1.0], &[2]), Reduction::None);
+    let extreme =
+        f32s(&[100.0, -100.0], &[2]).binary_cross_entropy_with_logits(&f32s(&[0.0, 1.0], &[2]), Reduction::None);
     assert_eq!(extreme.to_vec::<f32>(), vec![100.0, 100.0]);
 }
 

@@ -36,7 +36,8 @@ impl Dense {
 
     /// A new array of `shape` whose element at each index is `self` at `source(index)`.
     fn gather(&self, shape: Vec<usize>, source: impl Fn(&[usize]) -> Vec<usize>) -> Dense {
-        let data = (0..numel(&shape)).map(|flat| self.data[ravel(&source(&unravel(flat, &shape)), &self.shape)]).collect();
+        let data =
+            (0..numel(&shape)).map(|flat| self.data[ravel(&source(&unravel(flat, &shape)), &self.shape)]).collect();
         Dense { shape, data }
     }
 
@@ -118,7 +119,7 @@ fn factor_shape(n: usize, s: usize) -> Vec<usize> {
     let mut m = n;
     let mut p = 2;
     while m > 1 {
-        while m % p == 0 {
+        while m.is_multiple_of(p) {
             factors.push(p);
             m /= p;
         }
@@ -131,7 +132,7 @@ fn factor_shape(n: usize, s: usize) -> Vec<usize> {
         seed = seed.wrapping_mul(31).wrapping_add(7);
         shape[(seed / 7) % rank] *= f;
     }
-    if s % 5 == 0 && shape.len() < 4 {
+    if s.is_multiple_of(5) && shape.len() < 4 {
         shape.insert(s % (shape.len() + 1), 1);
     }
     shape
@@ -164,7 +165,11 @@ fn apply(step: &Step, t: &Tensor, m: &Dense) -> (Tensor, Dense, String) {
             let end = start + c % (n - start + 1);
             let step = 1 + (a / 8) % 3;
             let len = (end - start).div_ceil(step);
-            (t.slice(d as isize, start as isize, end as isize, step as isize), m.slice(d, start, len, step), format!("slice({d}, {start}, {end}, {step})"))
+            (
+                t.slice(d as isize, start as isize, end as isize, step as isize),
+                m.slice(d, start, len, step),
+                format!("slice({d}, {start}, {end}, {step})"),
+            )
         }
         3 if rank > 0 => {
             let d = a % rank;
@@ -175,7 +180,8 @@ fn apply(step: &Step, t: &Tensor, m: &Dense) -> (Tensor, Dense, String) {
         }
         4 if rank < 6 => {
             // expand every size-1 dim to a size from the seed, and maybe add a leading dim
-            let mut target: Vec<usize> = m.shape.iter().enumerate().map(|(i, &s)| if s == 1 { (a >> i) % 4 } else { s }).collect();
+            let mut target: Vec<usize> =
+                m.shape.iter().enumerate().map(|(i, &s)| if s == 1 { (a >> i) % 4 } else { s }).collect();
             if b % 2 == 0 {
                 target.insert(0, c % 3 + 1);
             }
@@ -280,7 +286,10 @@ fn values(n: usize) -> impl Strategy<Value = Vec<f32>> {
     prop::collection::vec(-1000i32..1000, n).prop_map(|v| v.into_iter().map(|x| x as f32 / 8.0).collect())
 }
 
-fn broadcast_case() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<f32>, Vec<f32>, u8, u8)> {
+/// Output shape, operand shapes, operand values and operand layouts.
+type BroadcastCase = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<f32>, Vec<f32>, u8, u8);
+
+fn broadcast_case() -> impl Strategy<Value = BroadcastCase> {
     (shape(4), 0usize..3, any::<u8>(), 0usize..3, any::<u8>(), any::<u8>(), any::<u8>()).prop_flat_map(
         |(out, drop_a, ones_a, drop_b, ones_b, layout_a, layout_b)| {
             let sa = operand_shape(&out, drop_a, ones_a);
@@ -333,16 +342,19 @@ fn naive_sum(m: &Dense, dims: &[usize], keepdim: bool) -> Dense {
         }
         data[ravel(&index, &kept)] += v;
     }
-    let shape = if keepdim { kept } else { m.shape.iter().enumerate().filter(|(i, _)| !dims.contains(i)).map(|(_, &s)| s).collect() };
+    let shape = if keepdim {
+        kept
+    } else {
+        m.shape.iter().enumerate().filter(|(i, _)| !dims.contains(i)).map(|(_, &s)| s).collect()
+    };
     Dense { shape, data }
 }
 
 fn sum_case() -> impl Strategy<Value = (Vec<usize>, Vec<f32>, u8, bool, u8)> {
-    (shape(4), any::<u8>(), any::<bool>(), any::<u8>())
-        .prop_flat_map(|(s, mask, keepdim, layout)| {
-            let n = numel(&s);
-            (Just(s), values(n), Just(mask), Just(keepdim), Just(layout))
-        })
+    (shape(4), any::<u8>(), any::<bool>(), any::<u8>()).prop_flat_map(|(s, mask, keepdim, layout)| {
+        let n = numel(&s);
+        (Just(s), values(n), Just(mask), Just(keepdim), Just(layout))
+    })
 }
 
 proptest! {
