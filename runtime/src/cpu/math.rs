@@ -14,9 +14,11 @@ pub fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
+    // Past the ends e^x is 0 (below half the smallest subnormal) or overflows to inf; the
+    // clamp only keeps 2^n's exponent bits in range for the split below.
+    let x = x.clamp(-105.0, 89.0);
     // Adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits.
     const SHIFT: f32 = 12_582_912.0;
-    let x = x.clamp(-87.336_54, 88.722_83);
     let t = x * LOG2E + SHIFT;
     let n = t - SHIFT;
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -27,7 +29,8 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = p.mul_add(r, 1.666_666_5e-1);
     let p = p.mul_add(r, 0.5);
     let p = p.mul_add(r * r, r) + 1.0;
-    // 2^n as two factors so n = 128 and n = -126 stay in the normal exponent range.
+    // 2^n via the exponent bits, as two factors so that n in [-152, 129] after the clamp
+    // stays representable: results below 2^-126 come out subnormal, above 2^128 inf.
     let n = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
     let (n1, n2) = (n >> 1, n - (n >> 1));
     let s1 = f32::from_bits((n1.wrapping_add(127) << 23) as u32);
