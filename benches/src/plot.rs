@@ -7,6 +7,9 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use std::path::Path;
 
+/// A plotted series: its legend label, its colour, and the value it takes from a row.
+type Series = (&'static str, RGBColor, fn(&Row) -> Option<f64>);
+
 pub fn draw(path: &Path, rows: &[Row]) -> Result<()> {
     let failed = |error: &dyn std::fmt::Display| Error::Plot { path: path.to_path_buf(), message: error.to_string() };
     if rows.is_empty() {
@@ -47,7 +50,7 @@ pub fn draw(path: &Path, rows: &[Row]) -> Result<()> {
         .map_err(|e| failed(&e))?;
 
     let at = |index: usize, value: f64| (SegmentValue::CenterOf(index), value);
-    let series: [(&str, RGBColor, fn(&Row) -> Option<f64>); 3] = [
+    let series: [Series; 3] = [
         ("eager", BLUE, |row| row.eager_ms),
         ("compiled", RED, |row| row.compiled_ms),
         ("memory floor", RGBColor(0, 140, 0), |row| row.floor_ms),

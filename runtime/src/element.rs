@@ -34,6 +34,10 @@ macro_rules! int_element {
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
+            // Directly, not through f64: a large i64 would be rounded twice.
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
             fn to_i64(self) -> i64 {
                 self as i64
             }

@@ -50,7 +50,9 @@ impl Layout {
             if d != 1 && self.strides[i] != expected {
                 return false;
             }
-            expected *= d as isize;
+            // As `contiguous_strides` counts a size-0 dim: `Layout::contiguous` of an empty
+            // shape must itself be contiguous.
+            expected *= d.max(1) as isize;
         }
         true
     }

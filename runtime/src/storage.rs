@@ -183,6 +183,10 @@ impl<'a> View<'a> {
             return None;
         }
         let n = self.layout.numel();
+        if n == 0 {
+            // An empty view may sit at any offset, even past the end of its storage.
+            return Some(&[]);
+        }
         // SAFETY: the layout lies within the storage (Layout invariant).
         let all = unsafe { self.storage.slice::<T>() };
         Some(&all[self.layout.offset..self.layout.offset + n])

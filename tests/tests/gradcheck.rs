@@ -119,6 +119,7 @@ fn reductions() {
     check("var", |xs| xs[0].var_dims(&[1, 2], 1, false), &[x.clone()]);
     check("std", |xs| xs[0].std(0, true), &[x.clone()]);
     check("logsumexp", |xs| xs[0].logsumexp(&[2], false), &[x.clone()]);
+    check("cumsum", |xs| xs[0].cumsum(1), &[x.clone()]);
     check("sum of permuted", |xs| xs[0].permute(&[2, 0, 1]).sum(0, false), &[x]);
 }
 
@@ -251,4 +252,34 @@ fn gradcheck_catches_a_wrong_gradient() {
     let result = gradcheck(|xs| xs[0].detach().mul(&xs[0]), &[away_from_zero(&[3])], &GradcheckOptions::default());
     let message = result.expect_err("gradcheck must notice the missing path");
     assert!(message.contains("finite differences give"), "{message}");
+}
+
+/// Second derivatives: gradcheck of a function that is itself a gradient (create_graph).
+#[test]
+fn second_order() {
+    type Op = fn(&Tensor) -> Tensor;
+    let ops: Vec<(&str, Op)> = vec![
+        ("exp", |x| x.exp()),
+        ("tanh", |x| x.tanh()),
+        ("sigmoid", |x| x.sigmoid()),
+        ("gelu_tanh", |x| x.gelu_tanh()),
+        ("softmax", |x| x.softmax(-1)),
+        ("log_softmax", |x| x.log_softmax(-1)),
+        ("layer_norm", |x| x.layer_norm(&[3], None, None, 1e-5)),
+        ("rms_norm", |x| x.rms_norm(&[3], None, 1e-5)),
+        ("prod", |x| x.prod_dims(&[1], false)),
+        ("matmul", |x| x.matmul(&x.t())),
+    ];
+    for (name, op) in ops {
+        let first_derivative = move |xs: &[Tensor]| {
+            // During the finite-difference probes the input is a plain tensor.
+            let x = if xs[0].requires_grad() { xs[0].clone() } else { xs[0].detach().requires_grad_(true) };
+            let y = op(&x).mul(&op(&x)).sum_all();
+            y.backward_with(None, false, true);
+            let g = x.grad().expect("a gradient");
+            x.zero_grad();
+            g
+        };
+        check(name, first_derivative, &[away_from_zero(&[2, 3])]);
+    }
 }

@@ -115,6 +115,8 @@ pub fn backward(root: &Tensor, grad: Option<&Tensor>, retain_graph: bool, create
         return;
     };
     let _mode = NoGradGuard::set(create_graph);
+    // A recorded backward refers back into the forward graph, so it must stay (as in PyTorch).
+    let retain_graph = retain_graph || create_graph;
 
     // Count, for every reachable node, how many edges lead into it.
     let mut dependencies: HashMap<usize, usize> = HashMap::new();

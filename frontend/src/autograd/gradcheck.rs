@@ -30,7 +30,12 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], options: &G
         return Err(format!("gradcheck: the function returned {}, expected a float tensor", out.describe()));
     }
     let weights = crate::no_grad(|| Tensor::randn(out.dims(), DType::F64));
-    let objective = |xs: &[Tensor]| -> f64 { crate::no_grad(|| f(xs).to_dtype(DType::F64).mul(&weights).sum_all().item::<f64>()) };
+    // `f` runs with grad mode on, so a function that itself calls backward (a gradient
+    // being checked for second derivatives) works during the probes too.
+    let objective = |xs: &[Tensor]| -> f64 {
+        let out = f(xs).detach();
+        crate::no_grad(|| out.to_dtype(DType::F64).mul(&weights).sum_all().item::<f64>())
+    };
     out.to_dtype(DType::F64).mul(&weights).sum_all().backward();
 
     for (index, leaf) in leaves.iter().enumerate() {

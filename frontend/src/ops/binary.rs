@@ -12,14 +12,14 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> (ignis_runtime
     let compute = op.compute_dtype(DType::promote(a.dtype(), b.dtype()));
     let a = a.to_dtype_raw(compute);
     let b = b.to_dtype_raw(compute);
-    let storage = cpu::binary(op, a.view(), b.view(), &shape);
+    let storage = cpu::binary(op, a.kernel_view(), b.kernel_view(), &shape);
     (storage, Layout::contiguous(&shape))
 }
 
 fn scalar_raw(op: BinaryOp, a: &Tensor, s: Scalar, scalar_first: bool) -> (ignis_runtime::Storage, Layout) {
     let compute = op.compute_dtype(DType::promote_with_scalar(a.dtype(), s.kind()));
     let a = a.to_dtype_raw(compute);
-    let storage = cpu::binary_scalar(op, a.view(), s, scalar_first);
+    let storage = cpu::binary_scalar(op, a.kernel_view(), s, scalar_first);
     (storage, Layout::contiguous(a.shape()))
 }
 
@@ -30,7 +30,7 @@ impl Tensor {
         if self.dtype() == dtype {
             self.clone()
         } else {
-            Tensor::from_storage(cpu::cast(self.view(), dtype), self.shape())
+            Tensor::from_storage(cpu::cast(self.kernel_view(), dtype), self.shape())
         }
     }
 
@@ -247,7 +247,7 @@ impl Tensor {
         let shape = shape_or_panic("where", ignis_ir::shape::broadcast(&shape, b.shape()));
         let dtype = DType::promote(a.dtype(), b.dtype());
         let (ac, bc) = (a.to_dtype_raw(dtype), b.to_dtype_raw(dtype));
-        let storage = cpu::where_select(self.view(), ac.view(), bc.view(), &shape);
+        let storage = cpu::where_select(self.kernel_view(), ac.kernel_view(), bc.kernel_view(), &shape);
         let cond = self.clone();
         let (sa, sb) = ((a.dims(), a.dtype()), (b.dims(), b.dtype()));
         record("WhereBackward", &[a, b], storage, Layout::contiguous(&shape), move |g| {

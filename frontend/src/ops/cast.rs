@@ -12,7 +12,7 @@ impl Tensor {
         if self.dtype() == dtype {
             return self.clone();
         }
-        let storage = cpu::cast(self.view(), dtype);
+        let storage = cpu::cast(self.kernel_view(), dtype);
         let from = self.dtype();
         let differentiable = dtype.is_float() && from.is_float();
         let inputs: &[&Tensor] = if differentiable { &[self] } else { &[] };
@@ -26,7 +26,7 @@ impl Tensor {
 
     /// Always a fresh contiguous copy (PyTorch's `clone()`).
     pub fn contiguous_copy(&self) -> Tensor {
-        let storage = cpu::contiguous(self.view());
+        let storage = cpu::contiguous(self.kernel_view());
         record("CloneBackward", &[self], storage, Layout::contiguous(self.shape()), |g| vec![Some(g.clone())])
     }
 

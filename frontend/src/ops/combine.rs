@@ -15,7 +15,7 @@ impl Tensor {
         let converted: Vec<Tensor> = tensors.iter().map(|t| t.to_dtype_raw(dtype)).collect();
         let shapes: Vec<&[usize]> = converted.iter().map(|t| t.shape()).collect();
         let out_shape = shape_or_panic("cat", shape::concat(&shapes, d));
-        let views: Vec<View> = converted.iter().map(|t| t.view()).collect();
+        let views: Vec<View> = converted.iter().map(|t| t.kernel_view()).collect();
         let storage = cpu::cat(&views, d);
         let pieces: Vec<(usize, usize, DType)> = {
             let mut start = 0;
@@ -49,7 +49,7 @@ impl Tensor {
     /// Reverses the order of elements along `dims`.
     pub fn flip(&self, dims: &[isize]) -> Tensor {
         let axes: Vec<usize> = dims.iter().map(|&d| self.norm_dim("flip", d)).collect();
-        let storage = cpu::flip(self.view(), &axes);
+        let storage = cpu::flip(self.kernel_view(), &axes);
         let back = dims.to_vec();
         record("FlipBackward", &[self], storage, Layout::contiguous(self.shape()), move |g| vec![Some(g.flip(&back))])
     }
@@ -58,7 +58,7 @@ impl Tensor {
     /// `dims` is empty).
     pub fn roll(&self, shifts: &[isize], dims: &[isize]) -> Tensor {
         let axes: Vec<usize> = dims.iter().map(|&d| self.norm_dim("roll", d)).collect();
-        let storage = cpu::roll(self.view(), shifts, &axes);
+        let storage = cpu::roll(self.kernel_view(), shifts, &axes);
         let back: Vec<isize> = shifts.iter().map(|s| -s).collect();
         let dims = dims.to_vec();
         record("RollBackward", &[self], storage, Layout::contiguous(self.shape()), move |g| vec![Some(g.roll(&back, &dims))])
@@ -85,7 +85,7 @@ impl Tensor {
         if mode != PadMode::Constant {
             return self.pad_by_indexing(pads, mode);
         }
-        let storage = cpu::pad(self.view(), pads, mode, Scalar::Float(value));
+        let storage = cpu::pad(self.kernel_view(), pads, mode, Scalar::Float(value));
         let out_shape: Vec<usize> = self.shape().iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect();
         let (pads_back, input_shape) = (pads.to_vec(), self.dims());
         record("PadBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {

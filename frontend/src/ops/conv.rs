@@ -56,7 +56,7 @@ impl Tensor {
             self.describe()
         );
         let out = spatial_out("unfold", &self.shape()[2..], kernel, stride, padding, dilation);
-        let storage = cpu::unfold(self.view(), kernel, stride, padding, dilation);
+        let storage = cpu::unfold(self.kernel_view(), kernel, stride, padding, dilation);
         let (n, c) = (self.shape()[0], self.shape()[1]);
         let out_shape = [n, c * kernel.iter().product::<usize>(), out.iter().product()];
         let spatial = self.shape()[2..].to_vec();
@@ -74,7 +74,7 @@ impl Tensor {
             "fold: expected [N, C * {window}, L] columns, got {}",
             self.describe()
         );
-        let storage = cpu::fold(self.view(), output, kernel, stride, padding, dilation);
+        let storage = cpu::fold(self.kernel_view(), output, kernel, stride, padding, dilation);
         let mut out_shape = vec![self.shape()[0], self.shape()[1] / window];
         out_shape.extend_from_slice(output);
         let (k, s, p, d) = (kernel.to_vec(), stride.to_vec(), padding.to_vec(), dilation.to_vec());
@@ -143,7 +143,7 @@ impl Tensor {
     pub fn max_pool2d_with_indices(&self, window: &Window2d) -> (Tensor, Tensor) {
         self.check_plane_input("max_pool2d");
         let out = spatial_out("max_pool2d", &self.shape()[2..], &window.kernel, &window.stride, &window.padding, &window.dilation);
-        let (values, indices) = cpu::max_pool2d(self.view(), window);
+        let (values, indices) = cpu::max_pool2d(self.kernel_view(), window);
         let out_shape = [self.shape()[0], self.shape()[1], out[0], out[1]];
         let indices = Tensor::from_storage(indices, &out_shape);
         let (idx, hw) = (indices.clone(), self.plane_hw());
@@ -155,7 +155,7 @@ impl Tensor {
 
     /// Routes pooled gradients back to the maxima; its own gradient gathers them again.
     fn max_pool2d_backward(&self, indices: &Tensor, input_hw: [usize; 2]) -> Tensor {
-        let storage = cpu::max_pool2d_backward(self.view(), indices.view(), input_hw);
+        let storage = cpu::max_pool2d_backward(self.kernel_view(), indices.kernel_view(), input_hw);
         let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
         let (idx, pooled) = (indices.clone(), self.dims());
         record("MaxPool2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
@@ -168,7 +168,7 @@ impl Tensor {
     pub fn avg_pool2d(&self, window: &Window2d, count_include_pad: bool) -> Tensor {
         self.check_plane_input("avg_pool2d");
         let out = spatial_out("avg_pool2d", &self.shape()[2..], &window.kernel, &window.stride, &window.padding, &[1, 1]);
-        let storage = cpu::avg_pool2d(self.view(), window, count_include_pad);
+        let storage = cpu::avg_pool2d(self.kernel_view(), window, count_include_pad);
         let out_shape = [self.shape()[0], self.shape()[1], out[0], out[1]];
         let (w, hw) = (window.clone(), self.plane_hw());
         record("AvgPool2dBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
@@ -177,7 +177,7 @@ impl Tensor {
     }
 
     fn avg_pool2d_backward(&self, window: &Window2d, input_hw: [usize; 2], count_include_pad: bool) -> Tensor {
-        let storage = cpu::avg_pool2d_backward(self.view(), window, input_hw, count_include_pad);
+        let storage = cpu::avg_pool2d_backward(self.kernel_view(), window, input_hw, count_include_pad);
         let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
         let w = window.clone();
         record("AvgPool2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
@@ -189,7 +189,7 @@ impl Tensor {
     pub fn adaptive_avg_pool2d(&self, output: [usize; 2]) -> Tensor {
         self.check_plane_input("adaptive_avg_pool2d");
         assert!(output[0] > 0 && output[1] > 0, "adaptive_avg_pool2d: output size must be positive, got {output:?}");
-        let storage = cpu::adaptive_avg_pool2d(self.view(), output);
+        let storage = cpu::adaptive_avg_pool2d(self.kernel_view(), output);
         let out_shape = [self.shape()[0], self.shape()[1], output[0], output[1]];
         let hw = self.plane_hw();
         record("AdaptiveAvgPool2dBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
@@ -198,7 +198,7 @@ impl Tensor {
     }
 
     fn adaptive_avg_pool2d_backward(&self, input_hw: [usize; 2]) -> Tensor {
-        let storage = cpu::adaptive_avg_pool2d_backward(self.view(), input_hw);
+        let storage = cpu::adaptive_avg_pool2d_backward(self.kernel_view(), input_hw);
         let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
         let pooled = self.plane_hw();
         record("AdaptiveAvgPool2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
@@ -209,7 +209,7 @@ impl Tensor {
     /// Nearest-neighbour upsampling to `output` (source index = floor(dst * in / out)).
     pub fn upsample_nearest2d(&self, output: [usize; 2]) -> Tensor {
         self.check_plane_input("upsample_nearest2d");
-        let storage = cpu::upsample_nearest2d(self.view(), output);
+        let storage = cpu::upsample_nearest2d(self.kernel_view(), output);
         let out_shape = [self.shape()[0], self.shape()[1], output[0], output[1]];
         let hw = self.plane_hw();
         record("UpsampleNearest2dBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
@@ -218,7 +218,7 @@ impl Tensor {
     }
 
     fn upsample_nearest2d_backward(&self, input_hw: [usize; 2]) -> Tensor {
-        let storage = cpu::upsample_nearest2d_backward(self.view(), input_hw);
+        let storage = cpu::upsample_nearest2d_backward(self.kernel_view(), input_hw);
         let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
         let upsampled = self.plane_hw();
         record("UpsampleNearest2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {

@@ -19,7 +19,7 @@ impl Tensor {
     pub fn index_select(&self, dim: isize, index: &Tensor) -> Tensor {
         index.check_index_dtype("index_select");
         let d = self.norm_dim("index_select", dim);
-        let storage = cpu::index_select(self.view(), d, index.view());
+        let storage = cpu::index_select(self.kernel_view(), d, index.kernel_view());
         let mut out_shape = self.dims();
         out_shape[d] = index.numel();
         let (input_shape, dtype, index) = (self.dims(), self.dtype(), index.clone());
@@ -33,7 +33,7 @@ impl Tensor {
         index.check_index_dtype("index_add");
         let d = self.norm_dim("index_add", dim);
         let src_c = src.to_dtype_raw(self.dtype());
-        let storage = cpu::index_add(self.view(), d, index.view(), src_c.view());
+        let storage = cpu::index_add(self.kernel_view(), d, index.kernel_view(), src_c.kernel_view());
         let (index, src_dtype) = (index.clone(), src.dtype());
         record("IndexAddBackward", &[self, src], storage, Layout::contiguous(self.shape()), move |g| {
             vec![Some(g.clone()), Some(g.index_select(d as isize, &index).to_dtype(src_dtype))]
@@ -44,7 +44,7 @@ impl Tensor {
     pub fn gather(&self, dim: isize, index: &Tensor) -> Tensor {
         index.check_index_dtype("gather");
         let d = self.norm_dim("gather", dim);
-        let storage = cpu::gather(self.view(), d, index.view());
+        let storage = cpu::gather(self.kernel_view(), d, index.kernel_view());
         let (input_shape, dtype, idx) = (self.dims(), self.dtype(), index.clone());
         record("GatherBackward", &[self], storage, Layout::contiguous(index.shape()), move |g| {
             vec![Some(Tensor::zeros(input_shape.clone(), dtype).scatter_add(d as isize, &idx, g))]
@@ -57,7 +57,7 @@ impl Tensor {
         index.check_index_dtype("scatter");
         let d = self.norm_dim("scatter", dim);
         let src_c = src.to_dtype_raw(self.dtype());
-        let storage = cpu::scatter(self.view(), d, index.view(), src_c.view());
+        let storage = cpu::scatter(self.kernel_view(), d, index.kernel_view(), src_c.kernel_view());
         let (idx, src_shape, src_dtype) = (index.clone(), src.dims(), src.dtype());
         record("ScatterBackward", &[self, src], storage, Layout::contiguous(self.shape()), move |g| {
             // Overwritten positions pass no gradient to `self`; `src` gets what landed.
@@ -72,7 +72,7 @@ impl Tensor {
         index.check_index_dtype("scatter_add");
         let d = self.norm_dim("scatter_add", dim);
         let src_c = src.to_dtype_raw(self.dtype());
-        let storage = cpu::scatter_add(self.view(), d, index.view(), src_c.view());
+        let storage = cpu::scatter_add(self.kernel_view(), d, index.kernel_view(), src_c.kernel_view());
         let (idx, src_shape, src_dtype) = (index.clone(), src.dims(), src.dtype());
         record("ScatterAddBackward", &[self, src], storage, Layout::contiguous(self.shape()), move |g| {
             let to_src = g.gather(d as isize, &idx);
@@ -96,7 +96,7 @@ impl Tensor {
     /// i64 one-hot encoding with `classes` classes along a new last dim.
     pub fn one_hot(&self, classes: usize) -> Tensor {
         self.check_index_dtype("one_hot");
-        let storage = cpu::one_hot(self.view(), classes);
+        let storage = cpu::one_hot(self.kernel_view(), classes);
         let mut shape = self.dims();
         shape.push(classes);
         Tensor::from_storage(storage, &shape)

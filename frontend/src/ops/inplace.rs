@@ -31,7 +31,7 @@ impl Tensor {
     fn write_from(&self, src: &Tensor) {
         let src = src.expand(self.dims());
         let src = if src.shares_storage(self) { src.contiguous_copy() } else { src };
-        cpu::copy_into(self.view(), src.view());
+        cpu::copy_into(self.kernel_view(), src.kernel_view());
         self.storage().bump_version();
     }
 
@@ -72,7 +72,7 @@ impl Tensor {
 
     pub fn fill_(&self, value: impl Into<Scalar>) -> &Tensor {
         self.check_inplace("fill_", None);
-        cpu::fill_view(self.view(), value.into());
+        cpu::fill_view(self.kernel_view(), value.into());
         self.storage().bump_version();
         self
     }
@@ -90,7 +90,7 @@ impl Tensor {
         cpu::fill_view(View::new(&storage, &layout), Scalar::Int(0));
         let len = self.shape()[dim];
         let window = layout.slice(dim, start, len, step);
-        cpu::copy_into(View::new(&storage, &window), self.to_dtype_raw(dtype).view());
+        cpu::copy_into(View::new(&storage, &window), self.to_dtype_raw(dtype).kernel_view());
         let end = (start + len.saturating_sub(1) * step + 1) as isize;
         record("SliceScatterBackward", &[self], storage, layout, move |g| {
             vec![Some(g.slice(dim as isize, start as isize, end, step as isize))]

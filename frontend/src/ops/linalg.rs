@@ -25,7 +25,7 @@ impl Tensor {
     fn matmul_nd(&self, other: &Tensor) -> Tensor {
         let dtype = DType::promote(self.dtype(), other.dtype());
         let (a, b) = (self.to_dtype_raw(dtype), other.to_dtype_raw(dtype));
-        let (storage, out_shape) = cpu::matmul(a.view(), b.view());
+        let (storage, out_shape) = cpu::matmul(a.kernel_view(), b.kernel_view());
         let (sa, sb) = ((self.dims(), self.dtype()), (other.dims(), other.dtype()));
         let (want_a, want_b) = (self.requires_grad(), other.requires_grad());
         let (xa, xb) = (Saved::new("MmBackward", self), Saved::new("MmBackward", other));

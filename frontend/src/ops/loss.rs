@@ -62,6 +62,15 @@ impl Tensor {
             let loss = smoothed.mul(&log_probs).sum(class_dim as isize, false).neg();
             return reduce(loss, options.reduction);
         }
+        let mut expected: Vec<usize> = self.shape().to_vec();
+        expected.remove(class_dim);
+        assert!(
+            target.shape() == expected.as_slice(),
+            "cross_entropy: targets {} do not fit logits {} (expected targets of shape {})",
+            target.describe(),
+            self.describe(),
+            ignis_ir::shape::format_shape(&expected)
+        );
         let nll = log_probs.nll_loss(target, options.ignore_index, Reduction::None);
         let loss = if eps > 0.0 {
             // Smoothing mixes in the mean negative log-probability over all classes.

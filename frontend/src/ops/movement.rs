@@ -38,8 +38,8 @@ impl Tensor {
         }
     }
 
-    /// Like `reshape` but panics instead of copying, as PyTorch's `view`.
-    pub fn view_as_shape(&self, shape: impl IntoShape) -> Tensor {
+    /// Like `reshape` but panics instead of copying (PyTorch's `view`).
+    pub fn view(&self, shape: impl IntoShape) -> Tensor {
         let target = shape.into_shape();
         let t: Vec<isize> = target.iter().map(|&d| d as isize).collect();
         let new_shape = shape_or_panic("view", shape::reshape(self.shape(), &t));

@@ -1,46 +1,140 @@
-//! Softmax and normalization layers.
+//! Softmax and normalization layers: fused runtime kernels forward, tensor-op rules backward.
+//!
+//! The rules use statistics the forward kernel saved (detached). When the backward pass
+//! itself is being recorded (`create_graph`), the statistics are recomputed from the input
+//! with tracked ops instead, so that second derivatives see their dependence on the input.
 
+use crate::autograd::{is_grad_enabled, record, Saved};
 use crate::tensor::Tensor;
+use ignis_ir::DType;
+use ignis_runtime::{cpu, Layout};
 
 impl Tensor {
-    /// `exp(x) / sum(exp(x))` along `dim`, computed around the row max.
+    /// `exp(x) / sum(exp(x))` along `dim`.
     pub fn softmax(&self, dim: isize) -> Tensor {
-        let d = self.norm_dim("softmax", dim) as isize;
-        let shift = crate::no_grad(|| self.max_dims(&[d], true));
-        let e = self.sub(&shift).exp();
-        e.div(&e.sum_dims(&[d], true))
+        let d = self.norm_dim("softmax", dim);
+        let x = self.float_input();
+        let storage = cpu::softmax(x.kernel_view(), d);
+        let layout = Layout::contiguous(self.shape());
+        let y = Saved::new("SoftmaxBackward", &Tensor::from_parts(storage.clone(), layout.clone()));
+        let xs = Saved::new("SoftmaxBackward", &x);
+        record("SoftmaxBackward", &[&x], storage, layout, move |g| {
+            let y = if is_grad_enabled() { xs.get().softmax_composed(d) } else { y.get().clone() };
+            // dx = y * (g - sum(g * y))
+            vec![Some(y.mul(&g.sub(&g.mul(&y).sum(d as isize, true))))]
+        })
     }
 
     /// `x - logsumexp(x)` along `dim`.
     pub fn log_softmax(&self, dim: isize) -> Tensor {
-        let d = self.norm_dim("log_softmax", dim) as isize;
-        self.sub(&self.logsumexp(&[d], true))
+        let d = self.norm_dim("log_softmax", dim);
+        let x = self.float_input();
+        let storage = cpu::log_softmax(x.kernel_view(), d);
+        let layout = Layout::contiguous(self.shape());
+        let y = Saved::new("LogSoftmaxBackward", &Tensor::from_parts(storage.clone(), layout.clone()));
+        let xs = Saved::new("LogSoftmaxBackward", &x);
+        record("LogSoftmaxBackward", &[&x], storage, layout, move |g| {
+            let p = if is_grad_enabled() { xs.get().softmax_composed(d) } else { y.get().exp() };
+            // dx = g - softmax(x) * sum(g)
+            vec![Some(g.sub(&p.mul(&g.sum(d as isize, true))))]
+        })
     }
 
-    /// Normalizes over the trailing dims `normalized_shape`, then scales and shifts.
+    fn softmax_composed(&self, dim: usize) -> Tensor {
+        let shift = crate::no_grad(|| self.max(dim as isize, true));
+        let e = self.sub(&shift).exp();
+        e.div(&e.sum(dim as isize, true))
+    }
+
+    /// Integer inputs of float-only ops compute in f32, as in PyTorch.
+    fn float_input(&self) -> Tensor {
+        if self.dtype().is_float() { self.clone() } else { self.to_dtype(DType::F32) }
+    }
+
+    /// Normalizes over the trailing dims `normalized_shape` with the biased variance, then
+    /// scales by `weight` and shifts by `bias`.
     pub fn layer_norm(&self, normalized_shape: &[usize], weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f64) -> Tensor {
         let axes = self.normalized_axes("layer_norm", normalized_shape, weight, bias);
-        let mean = self.mean_dims(&axes, true);
-        let centered = self.sub(&mean);
-        let var = centered.square().mean_dims(&axes, true);
-        let mut y = centered.mul(&var.add_scalar(eps).rsqrt());
-        if let Some(w) = weight {
-            y = y.mul(w);
-        }
-        if let Some(b) = bias {
-            y = y.add(b);
-        }
-        y
+        let x = self.float_input();
+        let (storage, mean, rstd) =
+            cpu::layer_norm(x.kernel_view(), axes.len(), weight.map(|w| w.kernel_view()), bias.map(|b| b.kernel_view()), eps);
+        let stats_shape = self.stats_shape(axes.len());
+        let mean = Tensor::from_storage(mean, &stats_shape);
+        let rstd = Tensor::from_storage(rstd, &stats_shape);
+        let mut inputs = vec![&x];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        let (xs, ws) = (Saved::new("LayerNormBackward", &x), weight.map(|w| Saved::new("LayerNormBackward", w)));
+        let (has_bias, lead) = (bias.is_some(), self.rank() - axes.len());
+        record("LayerNormBackward", &inputs, storage, Layout::contiguous(self.shape()), move |g| {
+            let x = xs.get();
+            let (mean, rstd) = if is_grad_enabled() {
+                let mu = x.mean_dims(&axes, true);
+                (mu.clone(), x.sub(&mu).square().mean_dims(&axes, true).add_scalar(eps).rsqrt())
+            } else {
+                (mean.clone(), rstd.clone())
+            };
+            let compute = rstd.dtype();
+            let (x, g) = (x.to_dtype(compute), g.to_dtype(compute));
+            let xhat = x.sub(&mean).mul(&rstd);
+            let w = ws.as_ref().map(|w| w.get().to_dtype(compute));
+            let gxhat = match &w {
+                Some(w) => g.mul(w),
+                None => g.clone(),
+            };
+            // dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))
+            let gx = rstd.mul(&gxhat.sub(&gxhat.mean_dims(&axes, true)).sub(&xhat.mul(&gxhat.mul(&xhat).mean_dims(&axes, true))));
+            let lead_axes: Vec<isize> = (0..lead as isize).collect();
+            let over_rows = |t: Tensor| if lead_axes.is_empty() { t } else { t.sum_dims(&lead_axes, false) };
+            let mut grads = vec![Some(gx.to_dtype(xs.get().dtype()))];
+            if let Some(w) = &ws {
+                grads.push(Some(over_rows(g.mul(&xhat)).to_dtype(w.get().dtype())));
+            }
+            if has_bias {
+                grads.push(Some(over_rows(g.clone())));
+            }
+            grads
+        })
     }
 
     /// Root-mean-square normalization over the trailing dims `normalized_shape`.
     pub fn rms_norm(&self, normalized_shape: &[usize], weight: Option<&Tensor>, eps: f64) -> Tensor {
         let axes = self.normalized_axes("rms_norm", normalized_shape, weight, None);
-        let y = self.mul(&self.square().mean_dims(&axes, true).add_scalar(eps).rsqrt());
-        match weight {
-            Some(w) => y.mul(w),
-            None => y,
-        }
+        let x = self.float_input();
+        let (storage, rstd) = cpu::rms_norm(x.kernel_view(), axes.len(), weight.map(|w| w.kernel_view()), eps);
+        let rstd = Tensor::from_storage(rstd, &self.stats_shape(axes.len()));
+        let mut inputs = vec![&x];
+        inputs.extend(weight);
+        let (xs, ws) = (Saved::new("RmsNormBackward", &x), weight.map(|w| Saved::new("RmsNormBackward", w)));
+        let lead = self.rank() - axes.len();
+        record("RmsNormBackward", &inputs, storage, Layout::contiguous(self.shape()), move |g| {
+            let x = xs.get();
+            let rstd = if is_grad_enabled() { x.square().mean_dims(&axes, true).add_scalar(eps).rsqrt() } else { rstd.clone() };
+            let compute = rstd.dtype();
+            let (xc, g) = (x.to_dtype(compute), g.to_dtype(compute));
+            let xhat = xc.mul(&rstd);
+            let gxhat = match &ws {
+                Some(w) => g.mul(&w.get().to_dtype(compute)),
+                None => g.clone(),
+            };
+            // dx = rstd * (gxhat - xhat * mean(gxhat * xhat))
+            let gx = rstd.mul(&gxhat.sub(&xhat.mul(&gxhat.mul(&xhat).mean_dims(&axes, true))));
+            let mut grads = vec![Some(gx.to_dtype(x.dtype()))];
+            if let Some(w) = &ws {
+                let lead_axes: Vec<isize> = (0..lead as isize).collect();
+                let gw = g.mul(&xhat);
+                let gw = if lead_axes.is_empty() { gw } else { gw.sum_dims(&lead_axes, false) };
+                grads.push(Some(gw.to_dtype(w.get().dtype())));
+            }
+            grads
+        })
+    }
+
+    /// The shape of per-row statistics, broadcastable against the input.
+    fn stats_shape(&self, normalized: usize) -> Vec<usize> {
+        let mut shape = self.shape()[..self.rank() - normalized].to_vec();
+        shape.extend(std::iter::repeat_n(1, normalized));
+        shape
     }
 
     /// Checks that `normalized_shape` ends the input's shape and matches the affine

@@ -22,9 +22,9 @@ impl Tensor {
         let out_shape = shape::reduce(self.shape(), &axes, keepdim);
         let storage = if axes.is_empty() {
             // A 0-dim tensor reduced over "all" of its zero dims is itself.
-            cpu::cast(self.view(), op.result_dtype(self.dtype()))
+            cpu::cast(self.kernel_view(), op.result_dtype(self.dtype()))
         } else {
-            cpu::reduce(op, self.view(), &axes, keepdim)
+            cpu::reduce(op, self.kernel_view(), &axes, keepdim)
         };
         (storage, Layout::contiguous(&out_shape), axes.to_vec())
     }
@@ -81,8 +81,10 @@ impl Tensor {
         let input_shape = self.dims();
         let x = Saved::new("ProdBackward", self);
         let y = Saved::new("ProdBackward", &Tensor::from_parts(storage.clone(), layout.clone()));
+        let dims_back: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
         record("ProdBackward", &[self], storage, layout, move |g| {
-            let gy = Tensor::unreduce(&g.mul(y.get()), &axes, keepdim, &input_shape);
+            let y = if crate::is_grad_enabled() { x.get().prod_dims(&dims_back, keepdim) } else { y.get().clone() };
+            let gy = Tensor::unreduce(&g.mul(&y), &axes, keepdim, &input_shape);
             vec![Some(gy.div(x.get()))]
         })
     }
@@ -170,6 +172,18 @@ impl Tensor {
 
     pub fn std(&self, dim: isize, keepdim: bool) -> Tensor {
         self.std_dims(&[dim], 1, keepdim)
+    }
+
+    /// Running sum along `dim` (integers accumulate in i64).
+    pub fn cumsum(&self, dim: isize) -> Tensor {
+        let d = self.norm_dim("cumsum", dim);
+        let storage = cpu::cumsum(self.kernel_view(), d);
+        let dtype = self.dtype();
+        record("CumsumBackward", &[self], storage, Layout::contiguous(self.shape()), move |g| {
+            // Each input adds to every later output: the gradient is a reversed running sum.
+            let d = d as isize;
+            vec![Some(g.flip(&[d]).cumsum(d).flip(&[d]).to_dtype(dtype))]
+        })
     }
 
     /// `log(sum(exp(x)))` over `dims`, computed stably around the max.

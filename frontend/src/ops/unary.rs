@@ -15,7 +15,7 @@ impl Tensor {
         name: &'static str,
         rule: impl Fn(&Tensor, &Tensor, &Tensor) -> Tensor + Send + Sync + 'static,
     ) -> Tensor {
-        let storage = cpu::unary(op, self.view());
+        let storage = cpu::unary(op, self.kernel_view());
         let layout = Layout::contiguous(self.shape());
         if op.is_predicate() || !self.dtype().is_float() {
             return Tensor::from_parts(storage, layout);
@@ -27,7 +27,54 @@ impl Tensor {
         // The output is saved as a detached handle: the node cannot own its own output.
         let y = Tensor::from_parts(storage.clone(), layout.clone());
         let y = Saved::new(name, &y);
-        record(name, &[self], storage, layout, move |g| vec![Some(rule(g, x.get(), y.get()))])
+        record(name, &[self], storage, layout, move |g| {
+            // A recorded backward (create_graph) needs the output as a function of the input.
+            let y = if crate::is_grad_enabled() { x.get().apply_unary(op) } else { y.get().clone() };
+            vec![Some(rule(g, x.get(), &y))]
+        })
+    }
+
+    /// The differentiable op behind `op`, for recomputing an output under recording.
+    fn apply_unary(&self, op: UnaryOp) -> Tensor {
+        use UnaryOp::*;
+        match op {
+            Neg => self.neg(),
+            Abs => self.abs(),
+            Sign => self.sign(),
+            Recip => self.recip(),
+            Square => self.square(),
+            Exp => self.exp(),
+            Exp2 => self.exp2(),
+            Log => self.log(),
+            Log2 => self.log2(),
+            Log1p => self.log1p(),
+            Expm1 => self.expm1(),
+            Sqrt => self.sqrt(),
+            Rsqrt => self.rsqrt(),
+            Sin => self.sin(),
+            Cos => self.cos(),
+            Tan => self.tan(),
+            Tanh => self.tanh(),
+            Erf => self.erf(),
+            Sigmoid => self.sigmoid(),
+            Relu => self.relu(),
+            Gelu => self.gelu(),
+            GeluTanh => self.gelu_tanh(),
+            Silu => self.silu(),
+            Softplus => self.softplus(),
+            Mish => self.mish(),
+            Floor => self.floor(),
+            Ceil => self.ceil(),
+            Round => self.round(),
+            Trunc => self.trunc(),
+            LeakyRelu { slope } => self.leaky_relu(slope.to_f64()),
+            Elu { alpha } => self.elu(alpha.to_f64()),
+            Clamp { min, max } => self.clamp(min.map(|v| v.to_f64()), max.map(|v| v.to_f64())),
+            NanToNum { nan, posinf, neginf } => self.nan_to_num(nan.to_f64(), Some(posinf.to_f64()), Some(neginf.to_f64())),
+            LogicalNot => self.logical_not(),
+            IsNan => self.isnan(),
+            IsInf => self.isinf(),
+        }
     }
 
     fn zero_grad_unary(&self, op: UnaryOp, name: &'static str) -> Tensor {
@@ -208,12 +255,12 @@ impl Tensor {
         })
     }
     pub fn logical_not(&self) -> Tensor {
-        Tensor::from_storage(cpu::unary(UnaryOp::LogicalNot, self.view()), self.shape())
+        Tensor::from_storage(cpu::unary(UnaryOp::LogicalNot, self.kernel_view()), self.shape())
     }
     pub fn isnan(&self) -> Tensor {
-        Tensor::from_storage(cpu::unary(UnaryOp::IsNan, self.view()), self.shape())
+        Tensor::from_storage(cpu::unary(UnaryOp::IsNan, self.kernel_view()), self.shape())
     }
     pub fn isinf(&self) -> Tensor {
-        Tensor::from_storage(cpu::unary(UnaryOp::IsInf, self.view()), self.shape())
+        Tensor::from_storage(cpu::unary(UnaryOp::IsInf, self.kernel_view()), self.shape())
     }
 }

@@ -99,7 +99,19 @@ impl Tensor {
 
     /// Uniform numbers in [0, 1) from the global generator.
     pub fn rand(shape: impl IntoShape, dtype: DType) -> Tensor {
-        Tensor::random(shape.into_shape(), dtype, random::fill_uniform)
+        Tensor::random(shape.into_shape(), dtype, |values, seed, offset| {
+            random::fill_uniform(values, seed, offset);
+            // Keep as many bits as the dtype's significand holds, as PyTorch does, so that
+            // rounding to the dtype can never produce 1.
+            let digits = match dtype {
+                DType::F16 => 11,
+                DType::BF16 => 8,
+                DType::F32 => 24,
+                _ => return,
+            };
+            let scale = (1u64 << digits) as f64;
+            values.iter_mut().for_each(|v| *v = (*v * scale).floor() / scale);
+        })
     }
 
     /// Standard normal numbers from the global generator.
@@ -124,7 +136,7 @@ impl Tensor {
         Tensor::randn(self.dims(), self.dtype())
     }
 
-    fn random(shape: ignis_ir::Dims, dtype: DType, fill: fn(&mut [f64], u64, u64)) -> Tensor {
+    fn random(shape: ignis_ir::Dims, dtype: DType, fill: impl Fn(&mut [f64], u64, u64)) -> Tensor {
         assert!(dtype.is_float(), "rand/randn: need a floating point dtype, got {dtype}");
         let n: usize = shape.iter().product();
         let (seed, offset) = seed_offset_pair(n as u64);

@@ -46,7 +46,13 @@ fn format_value(v: f64, style: &Style) -> String {
         Style::Bool => if v != 0.0 { "True".into() } else { "False".into() },
         Style::WholeFloat => format!("{v:.0}."),
         Style::Fixed => format!("{v:.4}"),
-        Style::Scientific => format!("{v:.4e}"),
+        Style::Scientific => {
+            // Rust writes `1.0000e-5`; PyTorch writes `1.0000e-05`.
+            let text = format!("{v:.4e}");
+            let (mantissa, exponent) = text.split_once('e').expect("`e` formatting has an exponent");
+            let (sign, digits) = exponent.strip_prefix('-').map_or(("+", exponent), |d| ("-", d));
+            format!("{mantissa}e{sign}{digits:0>2}")
+        }
     }
 }
 

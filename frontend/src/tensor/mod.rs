@@ -58,7 +58,7 @@ impl Tensor {
         }))
     }
 
-    pub(crate) fn view(&self) -> View<'_> {
+    pub(crate) fn kernel_view(&self) -> View<'_> {
         View::new(&self.0.storage, &self.0.layout)
     }
 
@@ -139,10 +139,10 @@ impl Tensor {
     /// The elements in row-major order, converted to `T`'s dtype if needed.
     pub fn to_vec<T: Element>(&self) -> Vec<T> {
         let t = if self.dtype() == T::DTYPE { self.clone() } else { self.to_dtype(T::DTYPE) };
-        match t.view().contiguous_slice::<T>() {
+        match t.kernel_view().contiguous_slice::<T>() {
             Some(s) => s.to_vec(),
             None => {
-                let c = ignis_runtime::cpu::contiguous(t.view());
+                let c = ignis_runtime::cpu::contiguous(t.kernel_view());
                 c.to_vec::<T>()
             }
         }

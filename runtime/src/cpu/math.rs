@@ -5,16 +5,23 @@
 //! form above (max error about 4 ulp). Everything else is built from these or comes from
 //! `std`/`libm`. f64 uses the `std`/`libm` functions throughout.
 
-/// e^x for f32, vectorizable.
+/// e^x for f32, vectorizable: Cody-Waite range reduction and a degree-6 polynomial, with
+/// the exponent taken from the bits of `x * log2(e) + 1.5 * 2^23` instead of a float-to-int cast. The cast
+/// saturates (NaN gives 0), which LLVM lowers one lane at a time; integer ops on the bits
+/// stay in vector registers, and NaN still comes out as NaN through the polynomial.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    let x = x.clamp(-87.336_54, 88.722_83);
-    let n = (x * LOG2E).round();
+    // Past the ends e^x is 0 (below half the smallest subnormal) or overflows to inf; the
+    // clamp only keeps 2^n's exponent bits in range for the split below.
+    let x = x.clamp(-105.0, 89.0);
+    // Adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits.
+    const SHIFT: f32 = 12_582_912.0;
+    let t = x * LOG2E + SHIFT;
+    let n = t - SHIFT;
     let r = x - n * LN2_HI - n * LN2_LO;
-    // Minimax polynomial for e^r on [-ln2/2, ln2/2].
     let p = 1.987_569_1e-4f32;
     let p = p.mul_add(r, 1.398_199_9e-3);
     let p = p.mul_add(r, 8.333_452e-3);
@@ -22,11 +29,12 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = p.mul_add(r, 1.666_666_5e-1);
     let p = p.mul_add(r, 0.5);
     let p = p.mul_add(r * r, r) + 1.0;
-    // 2^n via the exponent bits; n is in [-126, 128] after the clamp.
-    let n = n as i32;
+    // 2^n via the exponent bits, as two factors so that n in [-152, 129] after the clamp
+    // stays representable: results below 2^-126 come out subnormal, above 2^128 inf.
+    let n = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
     let (n1, n2) = (n >> 1, n - (n >> 1));
-    let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
-    let s2 = f32::from_bits(((n2 + 127) as u32) << 23);
+    let s1 = f32::from_bits((n1.wrapping_add(127) << 23) as u32);
+    let s2 = f32::from_bits((n2.wrapping_add(127) << 23) as u32);
     p * s1 * s2
 }
 

@@ -13,8 +13,10 @@ use ignis_ir::{DType, Dims};
 use smallvec::SmallVec;
 
 /// Below this many multiply-adds a single product runs on the calling thread: waking the
-/// pool costs more than it saves. Measured with `examples/matmul_gflops` (2 cores, f32):
-/// 96^3 (~0.9M) is no faster threaded, 128^3 (~2M) gains ~1.5x.
+/// pool and gemm's per-block barriers cost more than they save. Close to gemm's own
+/// threshold for splitting a block (48*48*256). Not yet tuned: on the 2 heavily shared cores
+/// it was measured on, 2 threads beat 1 at no size from 96^3 to 4096^3, so re-measure with
+/// `examples/matmul_gflops --threads 1|2` on a quiet machine.
 pub const GEMM_THREADING_THRESHOLD: usize = 1 << 20;
 
 /// Multiply-adds per task when a batch of small products is split across threads.
@@ -161,15 +163,18 @@ fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usiz
     };
     let threads = parallel::num_threads();
     let work = plan.work();
-    if threads > 1 && work >= GEMM_THREADING_THRESHOLD {
-        // Large products: gemm splits each one across the pool.
+    // Whole matrices per thread need no synchronization inside gemm, so they win whenever
+    // there are enough of them to balance (or each is too small to split).
+    let split_batches = work < GEMM_THREADING_THRESHOLD || batches >= 4 * threads;
+    if threads > 1 && !split_batches {
+        // A few large products: gemm splits each one across the pool.
         parallel::pool().install(|| {
             for batch in 0..batches {
                 run(batch, gemm::Parallelism::Rayon(threads));
             }
         });
     } else {
-        // Small products: one thread per group of whole matrices.
+        // Small products, or many: whole matrices per task, gemm single-threaded.
         let grain = (BATCH_GRAIN_WORK / work.max(1)).max(1);
         parallel::parallel_for(batches, grain, |start, end| {
             for batch in start..end {
@@ -182,8 +187,9 @@ fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usiz
 
 /// f16 and bf16: widened to f32, multiplied by `gemm`, rounded back once.
 ///
-/// Measured against gemm's own f16 kernel (which also widens, inside its packing) at 1024^3
-/// on 2 cores: see `examples/matmul_gflops`. The f32 route serves bf16 too.
+/// Faster than gemm's own f16 kernel (which also widens, inside its packing) in
+/// `examples/matmul_gflops --dtype f16 --gemm-f16` on one thread: 85 vs 78 GFLOP/s at
+/// 256^3, 45 vs 38 at 1024^3 (a loaded machine; same run). The f32 route serves bf16 too.
 fn half_matmul(plan: &Plan, a: View, b: View, len: usize) -> Storage {
     let (a32, b32) = (widen(a), widen(b));
     let product = float_matmul::<f32>(plan, a32.as_ptr::<f32>(), b32.as_ptr::<f32>(), len);
@@ -365,6 +371,8 @@ mod tests {
             (&[5, 1, 2, 3], &[7, 3, 4]),
             (&[1, 3, 4], &[6, 4, 2]),
             (&[70, 65], &[65, 130]),
+            // Many small products: split across threads by batch.
+            (&[300, 16, 16], &[16, 16]),
         ];
         for (i, (a, b)) in cases.iter().enumerate() {
             for dtype in [DType::F32, DType::F64, DType::I64, DType::I32] {
@@ -389,9 +397,11 @@ mod tests {
 
     #[test]
     fn large_product_uses_the_threaded_path() {
-        // 160^3 is above the threading threshold: gemm splits it over the pool.
+        // Above the threading threshold with few matrices: gemm splits each over the pool.
         check(DType::F32, &[160, 150], &[150, 170], 3);
         check(DType::F64, &[3, 130, 140], &[140, 120], 4);
+        // Enough large products to give each thread whole matrices.
+        check(DType::F32, &[9, 100, 110], &[110, 105], 5);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! Each is row-parallel with one row per task-slice, and every pass after the first reads a
 //! row that is already in L1, so memory sees one read of the input and one write of the
 //! output. The folds are those of `accumulate` (fixed lanes and pairwise halves), so the
-//! results do not depend on the thread count. f32 uses the vectorizable `exp_f32`; half
-//! floats compute in f32.
+//! results do not depend on the thread count. f32 uses `exp_f32`'s polynomial in a form
+//! that vectorizes (`accumulate::exp_f32_vector`); half floats compute in f32.
 
 use super::accumulate::{combine_lanes, fold_map, max_nan, sum, Real, LANES, LEAF};
 use super::copy::cast;

@@ -9,6 +9,7 @@
 //!   covers the full reduction of a large tensor);
 //! - columns: the reduced axes are a block with kept axes inside it (`[outer, len, inner]`),
 //!   so whole rows of `inner` are folded into accumulators, vectorized across columns.
+//!
 //! Anything else is permuted (kept axes first, reduced last) and copied into the rows shape.
 //! Pieces are fixed by the problem size and combined in order, so results are bitwise
 //! identical for any thread count.
@@ -274,11 +275,11 @@ fn block_split(shape: &[usize], axes: &[usize]) -> Option<(usize, usize)> {
 /// `x` as contiguous rows of its reduced elements, one row per output, in output order.
 /// Borrows when the layout already is that; copies (kept axes first) otherwise.
 pub(crate) fn as_rows<T: Element>(x: View, axes: &[usize], keep: impl FnOnce(&[T])) {
-    if x.layout.is_contiguous() {
-        if let Some((_, 1)) = block_split(x.shape(), axes) {
-            keep(x.contiguous_slice::<T>().expect("contiguous"));
-            return;
-        }
+    if x.layout.is_contiguous()
+        && let Some((_, 1)) = block_split(x.shape(), axes)
+    {
+        keep(x.contiguous_slice::<T>().expect("contiguous"));
+        return;
     }
     let rank = x.shape().len();
     let perm: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).chain(axes.iter().copied()).collect();
@@ -303,14 +304,13 @@ fn drive<R: Reducer>(r: &R, x: View, axes: &[usize], keepdim: bool) -> Storage {
         o.fill(r.finish(0, r.identity(), 0));
         return out;
     }
-    if x.layout.is_contiguous() {
-        if let Some((outer, inner)) = block_split(x.shape(), axes) {
-            if inner > 1 {
-                let data = x.contiguous_slice::<R::In>().expect("contiguous");
-                reduce_columns(r, data, outer, len, inner, o);
-                return out;
-            }
-        }
+    if x.layout.is_contiguous()
+        && let Some((outer, inner)) = block_split(x.shape(), axes)
+        && inner > 1
+    {
+        let data = x.contiguous_slice::<R::In>().expect("contiguous");
+        reduce_columns(r, data, outer, len, inner, o);
+        return out;
     }
     as_rows::<R::In>(x, axes, |data| reduce_rows(r, data, rows, len, o));
     out
