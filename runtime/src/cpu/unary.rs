@@ -114,15 +114,8 @@ pub fn unary(op: UnaryOp, x: View) -> Storage {
         let y = unary(op, View::new(&xf, &l));
         return cast(View::new(&y, &l), dtype);
     }
-    let owned;
-    let owned_layout;
-    let x = if x.layout.is_contiguous() {
-        x
-    } else {
-        owned = contiguous(x);
-        owned_layout = Layout::contiguous(x.shape());
-        View::new(&owned, &owned_layout)
-    };
+    let mut holder = None;
+    let x = dense(x, &mut holder);
     let out = Storage::uninit(dtype, x.numel());
     match dtype {
         DType::F32 => map_float::<f32>(op, x, &out),
@@ -239,17 +232,19 @@ fn map_bool(op: UnaryOp, x: View, out: &Storage) {
     }
 }
 
+/// `x` itself when contiguous, else a contiguous copy kept alive in `holder`.
+fn dense<'a>(x: View<'a>, holder: &'a mut Option<(Storage, Layout)>) -> View<'a> {
+    if x.layout.is_contiguous() {
+        return x;
+    }
+    let (storage, layout) = holder.insert((contiguous(x), Layout::contiguous(x.shape())));
+    View::new(storage, layout)
+}
+
 /// Ops that answer a question per element (isnan, isinf, logical_not): always bool.
 fn predicate(op: UnaryOp, x: View) -> Storage {
-    let owned;
-    let owned_layout;
-    let x = if x.layout.is_contiguous() {
-        x
-    } else {
-        owned = contiguous(x);
-        owned_layout = Layout::contiguous(x.shape());
-        View::new(&owned, &owned_layout)
-    };
+    let mut holder = None;
+    let x = dense(x, &mut holder);
     let out = Storage::uninit(DType::Bool, x.numel());
     // SAFETY: fresh storage owned here.
     let o = unsafe { out.slice_mut::<bool>() };

@@ -1,10 +1,11 @@
-//! Times the fused normalizations and the reductions on an f32 [4096, 1024] tensor:
+//! Times the eager kernels of the standard workloads (elementwise, transposing copy, fused
+//! normalizations, reductions) on an f32 [4096, 1024] tensor:
 //! median of 50 calls each, after a warm-up (outputs come from the caching allocator, so
 //! repeated calls reuse mapped pages).
 //!
-//! `cargo run --release -p ignis-runtime --example norm_speed`
+//! `cargo run --release -p ignis-runtime --example kernel_speed`
 
-use ignis_ir::ReduceOp;
+use ignis_ir::{BinaryOp, ReduceOp, UnaryOp};
 use ignis_runtime::cpu;
 use ignis_runtime::{Layout, Storage, View};
 use std::time::Instant;
@@ -45,7 +46,14 @@ fn main() {
     let b = View::new(&bias, &param_layout);
 
     println!("f32 [{rows}, {cols}], {} threads, median of 50 calls", ignis_runtime::parallel::num_threads());
-    let cases: [(&str, Box<dyn FnMut()>); 5] = [
+    let transposed = layout.transpose(0, 1);
+    let cases: [(&str, Box<dyn FnMut()>); 11] = [
+        ("mul", Box::new(|| drop(cpu::binary(BinaryOp::Mul, view, view, &[rows, cols])))),
+        ("exp", Box::new(|| drop(cpu::unary(UnaryOp::Exp, view)))),
+        ("tanh", Box::new(|| drop(cpu::unary(UnaryOp::Tanh, view)))),
+        ("gelu_tanh", Box::new(|| drop(cpu::unary(UnaryOp::GeluTanh, view)))),
+        ("sigmoid", Box::new(|| drop(cpu::unary(UnaryOp::Sigmoid, view)))),
+        ("transpose copy", Box::new(|| drop(cpu::contiguous(View::new(&x, &transposed))))),
         ("softmax(dim=-1)", Box::new(|| drop(cpu::softmax(view, 1)))),
         ("layer_norm(w, b)", Box::new(|| drop(cpu::layer_norm(view, 1, Some(w), Some(b), 1e-5)))),
         ("sum(dim=-1)", Box::new(|| drop(cpu::reduce(ReduceOp::Sum, view, &[1], false)))),
