@@ -52,19 +52,23 @@ impl Tensor {
         if op.is_comparison() || op.is_logical() {
             return Tensor::from_parts(storage, layout);
         }
-        let a = Saved::new(name, self);
-        let b = Saved::new(name, other);
+        // Sums and differences need no operand values; keeping them would hold memory.
+        let keeps_operands = !matches!(op, BinaryOp::Add | BinaryOp::Sub);
+        let a = keeps_operands.then(|| Saved::new(name, self));
+        let b = keeps_operands.then(|| Saved::new(name, other));
         record(name, &[self, other], storage, layout, move |g| {
+            let operand = |s: &Option<Saved>| s.as_ref().expect("saved for this op").get().clone();
+            let (a, b) = (|| operand(&a), || operand(&b));
             let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
                 BinaryOp::Add => (want_a.then(|| g.clone()), want_b.then(|| g.clone())),
                 BinaryOp::Sub => (want_a.then(|| g.clone()), want_b.then(|| g.neg())),
-                BinaryOp::Mul => (want_a.then(|| g.mul(b.get())), want_b.then(|| g.mul(a.get()))),
+                BinaryOp::Mul => (want_a.then(|| g.mul(&b())), want_b.then(|| g.mul(&a()))),
                 BinaryOp::Div => {
-                    let (x, y) = (a.get(), b.get());
+                    let (x, y) = (&a(), &b());
                     (want_a.then(|| g.div(y)), want_b.then(|| g.mul(x).div(&y.mul(y)).neg()))
                 }
                 BinaryOp::Pow => {
-                    let (x, y) = (a.get(), b.get());
+                    let (x, y) = (&a(), &b());
                     let ga = want_a.then(|| g.mul(y).mul(&x.pow(&y.sub_scalar(1.0))));
                     // d(x^y)/dy = x^y ln x, taken as 0 where x <= 0 (as for integer powers).
                     let gb = want_b.then(|| {
@@ -75,7 +79,7 @@ impl Tensor {
                     (ga, gb)
                 }
                 BinaryOp::Minimum | BinaryOp::Maximum => {
-                    let (x, y) = (a.get(), b.get());
+                    let (x, y) = (&a(), &b());
                     let x_wins = if op == BinaryOp::Minimum { x.lt(y) } else { x.gt(y) };
                     // Ties split the gradient evenly, as in PyTorch.
                     let tie = x.eq(y).to_dtype(g.dtype()).mul_scalar(0.5);
@@ -85,7 +89,7 @@ impl Tensor {
                     (ga, gb)
                 }
                 BinaryOp::Rem => {
-                    let (x, y) = (a.get(), b.get());
+                    let (x, y) = (&a(), &b());
                     (want_a.then(|| g.clone()), want_b.then(|| g.mul(&x.div(y).floor()).neg()))
                 }
                 _ => unreachable!("non-differentiable ops returned above"),
@@ -100,9 +104,11 @@ impl Tensor {
             return Tensor::from_parts(storage, layout);
         }
         let dtype = self.dtype();
-        let x = Saved::new("ScalarOpBackward", self);
         let v = s.to_f64();
+        let linear = matches!((op, scalar_first), (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul, _) | (BinaryOp::Div, false));
+        let saved = (!linear).then(|| Saved::new("ScalarOpBackward", self));
         record("ScalarOpBackward", &[self], storage, layout, move |g| {
+            let x = || saved.as_ref().expect("saved for this op");
             let gx = match (op, scalar_first) {
                 (BinaryOp::Add, _) => g.clone(),
                 (BinaryOp::Sub, false) => g.clone(),
@@ -110,18 +116,18 @@ impl Tensor {
                 (BinaryOp::Mul, _) => g.mul_scalar(v),
                 (BinaryOp::Div, false) => g.mul_scalar(1.0 / v),
                 // d(v / x)/dx = -v / x^2
-                (BinaryOp::Div, true) => g.mul(&x.get().square().recip()).mul_scalar(-v),
-                (BinaryOp::Pow, false) => g.mul(&x.get().pow_scalar(v - 1.0)).mul_scalar(v),
+                (BinaryOp::Div, true) => g.mul(&x().get().square().recip()).mul_scalar(-v),
+                (BinaryOp::Pow, false) => g.mul(&x().get().pow_scalar(v - 1.0)).mul_scalar(v),
                 // d(v^x)/dx = v^x ln v
-                (BinaryOp::Pow, true) => g.mul(&x.get().rpow_scalar(v)).mul_scalar(v.ln()),
+                (BinaryOp::Pow, true) => g.mul(&x().get().rpow_scalar(v)).mul_scalar(v.ln()),
                 (BinaryOp::Minimum, _) | (BinaryOp::Maximum, _) => {
-                    let xv = x.get();
+                    let xv = x().get();
                     let wins = if op == BinaryOp::Minimum { xv.lt_scalar(v) } else { xv.gt_scalar(v) };
                     let tie = xv.eq_scalar(v).to_dtype(g.dtype()).mul_scalar(0.5);
                     g.mul(&wins.to_dtype(g.dtype()).add(&tie))
                 }
                 (BinaryOp::Rem, false) => g.clone(),
-                (BinaryOp::Rem, true) => g.mul(&x.get().rdiv_scalar(v).floor()).neg(),
+                (BinaryOp::Rem, true) => g.mul(&x().get().rdiv_scalar(v).floor()).neg(),
                 _ => unreachable!(),
             };
             vec![Some(if gx.dtype() != dtype { gx.to_dtype(dtype) } else { gx })]
