@@ -238,7 +238,7 @@ pub fn reshape(from: &[usize], to: &[isize]) -> ShapeResult<Dims> {
     let mut out: Dims = to.iter().map(|&d| d.max(0) as usize).collect();
     match infer {
         Some(i) => {
-            if known == 0 || total % known != 0 {
+            if known == 0 || !total.is_multiple_of(known) {
                 return Err(ShapeError(format!(
                     "cannot reshape {} ({total} elements) to {to:?}",
                     format_shape(from)

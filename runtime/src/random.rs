@@ -54,7 +54,7 @@ pub fn fill_normal(out: &mut [f64], seed: u64, offset: u64) {
             let u2 = unit_f64(w[2], w[3]);
             let r = (-2.0 * u1.ln()).sqrt();
             let theta = 2.0 * std::f64::consts::PI * u2;
-            *v = if i % 2 == 0 { r * theta.cos() } else { r * theta.sin() };
+            *v = if i.is_multiple_of(2) { r * theta.cos() } else { r * theta.sin() };
         }
     });
 }

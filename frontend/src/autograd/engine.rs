@@ -142,11 +142,10 @@ pub fn backward(root: &Tensor, grad: Option<&Tensor>, retain_graph: bool, create
         let incoming = buffers.remove(&Node::key(&node));
         let grads: Vec<Option<Tensor>> = match &incoming {
             Some(g) => {
-                if let Some(weak) = node.retained.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                    if let Some(t) = weak.upgrade() {
+                if let Some(weak) = node.retained.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+                    && let Some(t) = weak.upgrade() {
                         *t.grad.lock().unwrap_or_else(|e| e.into_inner()) = Some(g.detach());
                     }
-                }
                 let mut slot = node.rule.lock().unwrap_or_else(|e| e.into_inner());
                 let rule = slot.take().unwrap_or_else(|| {
                     panic!(

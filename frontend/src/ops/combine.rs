@@ -68,7 +68,7 @@ impl Tensor {
     /// the dim before it, and so on.
     pub fn pad(&self, pads: &[usize], mode: PadMode, value: f64) -> Tensor {
         assert!(
-            pads.len() % 2 == 0 && pads.len() / 2 <= self.rank(),
+            pads.len().is_multiple_of(2) && pads.len() / 2 <= self.rank(),
             "pad: expected an even number of paddings for at most {} dims, got {pads:?}",
             self.rank()
         );

@@ -70,7 +70,7 @@ impl Tensor {
     pub fn fold_windows(&self, output: &[usize], kernel: &[usize], stride: &[usize], padding: &[usize], dilation: &[usize]) -> Tensor {
         let window: usize = kernel.iter().product();
         assert!(
-            self.rank() == 3 && self.shape()[1] % window == 0,
+            self.rank() == 3 && self.shape()[1].is_multiple_of(window),
             "fold: expected [N, C * {window}, L] columns, got {}",
             self.describe()
         );

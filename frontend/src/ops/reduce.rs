@@ -158,7 +158,7 @@ impl Tensor {
         let count: usize = axes.iter().map(|&a| x.shape()[a]).product();
         let dims: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
         let centered = x.sub(&x.mean_dims(&dims, true));
-        let denominator = count.saturating_sub(correction).max(0) as f64;
+        let denominator = count.saturating_sub(correction) as f64;
         centered.square().sum_dims(&dims, keepdim).div_scalar(denominator)
     }
 

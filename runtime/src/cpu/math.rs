@@ -45,8 +45,8 @@ pub fn tanh_f32(x: f32) -> f32 {
     // Odd Taylor series; the first omitted term is below 4e-8 relative at |x| = 0.55.
     let x2 = x * x;
     let p = -1.455_834_4e-3f32;
-    let p = p.mul_add(x2, 3.592_128_0e-3);
-    let p = p.mul_add(x2, -8.863_235_5e-3);
+    let p = p.mul_add(x2, 3.592_128e-3);
+    let p = p.mul_add(x2, -8.863_236e-3);
     let p = p.mul_add(x2, 2.186_948_8e-2);
     let p = p.mul_add(x2, -5.396_825_4e-2);
     let p = p.mul_add(x2, 1.333_333_3e-1);
