@@ -10,12 +10,12 @@ mod ops;
 mod random;
 mod tensor;
 
-pub use autograd::{enable_grad, is_grad_enabled, no_grad, NoGradGuard};
+pub use autograd::{NoGradGuard, enable_grad, is_grad_enabled, no_grad};
 pub use error::{Error, Result};
 pub use ignis_ir::{DType, PadMode, Scalar, Window2d};
 pub use ignis_runtime::{Device, Element};
-pub use random::{manual_seed, seed_offset_pair};
 pub use ops::{ConvOptions, CrossEntropyOptions, Reduction};
+pub use random::{manual_seed, seed_offset_pair};
 pub use tensor::{IntoShape, Tensor};
 
 /// Re-exported element types for `f16`/`bf16` tensors.

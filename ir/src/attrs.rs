@@ -97,11 +97,9 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, Attr)> {
                 }
                 out
             }
-            UnaryOp::NanToNum { nan, posinf, neginf } => vec![
-                ("nan", Attr::Scalar(*nan)),
-                ("posinf", Attr::Scalar(*posinf)),
-                ("neginf", Attr::Scalar(*neginf)),
-            ],
+            UnaryOp::NanToNum { nan, posinf, neginf } => {
+                vec![("nan", Attr::Scalar(*nan)), ("posinf", Attr::Scalar(*posinf)), ("neginf", Attr::Scalar(*neginf))]
+            }
             _ => vec![],
         },
         Op::Cast(dtype) => vec![("to", Attr::Word(dtype.name().to_string()))],
@@ -197,8 +195,7 @@ impl AttrSet {
     }
 
     fn take(&mut self, key: &'static str) -> Result<Attr, AttrError> {
-        self.take_optional(key)
-            .ok_or_else(|| AttrError { key: None, message: format!("missing attribute `{key}`") })
+        self.take_optional(key).ok_or_else(|| AttrError { key: None, message: format!("missing attribute `{key}`") })
     }
 
     fn scalar(&mut self, key: &'static str) -> Result<Scalar, AttrError> {
@@ -218,7 +215,8 @@ impl AttrSet {
 
     fn usize(&mut self, key: &'static str) -> Result<usize, AttrError> {
         let value = self.take(key)?;
-        as_usize(&value).ok_or_else(|| Self::error(key, format!("`{key}` must be a count (0, 1, 2, ...), got `{value}`")))
+        as_usize(&value)
+            .ok_or_else(|| Self::error(key, format!("`{key}` must be a count (0, 1, 2, ...), got `{value}`")))
     }
 
     fn bool(&mut self, key: &'static str) -> Result<bool, AttrError> {
@@ -246,25 +244,30 @@ impl AttrSet {
         let items = self.list(key)?;
         items
             .iter()
-            .map(|item| as_usize(item).ok_or_else(|| Self::error(key, format!("`{key}` must list counts, got `{item}`"))))
+            .map(|item| {
+                as_usize(item).ok_or_else(|| Self::error(key, format!("`{key}` must list counts, got `{item}`")))
+            })
             .collect()
     }
 
     fn pair(&mut self, key: &'static str) -> Result<[usize; 2], AttrError> {
         let items = self.usizes(key)?;
-        <[usize; 2]>::try_from(items.as_slice())
-            .map_err(|_| Self::error(key, format!("`{key}` must have two entries (height, width), got {}", items.len())))
+        <[usize; 2]>::try_from(items.as_slice()).map_err(|_| {
+            Self::error(key, format!("`{key}` must have two entries (height, width), got {}", items.len()))
+        })
     }
 
     fn shape(&mut self, key: &'static str) -> Result<Shape, AttrError> {
         let items = self.list(key)?;
         items
             .iter()
-            .map(|item| match item {
-                Attr::Word(w) => parse_symbol(w).map(Dim::Sym),
-                other => as_usize(other).map(Dim::Const),
-            }
-            .ok_or_else(|| Self::error(key, format!("a dim is a count or a symbol like `s0`, got `{item}`"))))
+            .map(|item| {
+                match item {
+                    Attr::Word(w) => parse_symbol(w).map(Dim::Sym),
+                    other => as_usize(other).map(Dim::Const),
+                }
+                .ok_or_else(|| Self::error(key, format!("a dim is a count or a symbol like `s0`, got `{item}`")))
+            })
             .collect()
     }
 
@@ -360,10 +363,9 @@ pub fn build_op(name: &str, value: Option<Scalar>, attrs: &mut AttrSet) -> Resul
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| AttrSet::error("pads", "`pads` lists [before,after] pairs, one per dim".into()))?;
             let word = attrs.word("mode")?;
-            let mode = PadMode::ALL
-                .into_iter()
-                .find(|m| m.name() == word)
-                .ok_or_else(|| AttrSet::error("mode", format!("unknown pad mode `{word}` (constant, reflect, replicate)")))?;
+            let mode = PadMode::ALL.into_iter().find(|m| m.name() == word).ok_or_else(|| {
+                AttrSet::error("mode", format!("unknown pad mode `{word}` (constant, reflect, replicate)"))
+            })?;
             Op::Pad { pads, mode, value: attrs.scalar("value")? }
         }
         "concat" => Op::Concat { dim: attrs.usize("dim")? },

@@ -2,11 +2,11 @@
 //! well typed by construction.
 
 use crate::dtype::DType;
-use crate::graph::{is_param_name, Graph, Node, Value, ValueType};
+use crate::graph::{Graph, Node, Value, ValueType, is_param_name};
 use crate::infer::{self, InferError};
 use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp, Window2d};
 use crate::scalar::Scalar;
-use crate::shape::{normalize_axis, Dim, Shape};
+use crate::shape::{Dim, Shape, normalize_axis};
 
 /// Why a node or parameter could not be added.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -16,7 +16,7 @@
 
 use crate::dtype::DType;
 use crate::op::Op;
-use crate::shape::{format_shape, Shape};
+use crate::shape::{Shape, format_shape};
 use std::fmt;
 
 /// The top bit marks a parameter's value; node values use the bits below.

@@ -8,7 +8,7 @@
 use crate::dtype::DType;
 use crate::graph::ValueType;
 use crate::op::{Op, ReduceOp, Window2d};
-use crate::shape::{self, add_dims, format_shape, mul_dims, DimValue, Dim, Shape};
+use crate::shape::{self, Dim, DimValue, Shape, add_dims, format_shape, mul_dims};
 use smallvec::SmallVec;
 
 /// Why an op cannot apply to its inputs; displays as `op: what is wrong`.
@@ -100,9 +100,8 @@ fn results(op: &Op, inputs: &[&ValueType]) -> Rule<Vec<ValueType>> {
             if x.dtype != DType::Bool {
                 return Err(format!("the condition must be bool, got {x}"));
             }
-            let shape = shape::broadcast(&x.shape, &a.shape)
-                .and_then(|s| shape::broadcast(&s, &b.shape))
-                .map_err(|e| e.0)?;
+            let shape =
+                shape::broadcast(&x.shape, &a.shape).and_then(|s| shape::broadcast(&s, &b.shape)).map_err(|e| e.0)?;
             one(typed(DType::promote(a.dtype, b.dtype), shape))
         }
         Op::Cast(dtype) => one(typed(*dtype, x.shape.clone())),
@@ -130,7 +129,8 @@ fn results(op: &Op, inputs: &[&ValueType]) -> Rule<Vec<ValueType>> {
         Op::Slice { dim, start, len, step } => {
             check_axis(*dim, x)?;
             let mut shape = x.shape.clone();
-            shape[*dim] = shape::slice_len(shape[*dim], *start, *len, *step).map_err(|e| format!("dim {dim}: {}", e.0))?;
+            shape[*dim] =
+                shape::slice_len(shape[*dim], *start, *len, *step).map_err(|e| format!("dim {dim}: {}", e.0))?;
             one(typed(x.dtype, shape))
         }
         Op::Pad { pads, mode, .. } => {
@@ -278,9 +278,8 @@ fn results(op: &Op, inputs: &[&ValueType]) -> Rule<Vec<ValueType>> {
         }
         Op::AvgPool2dBackward { window, input } => {
             check_window(window)?;
-            let expected: Vec<Dim> = (0..2)
-                .map(|i| window_len(Dim::Const(input[i]), window, i))
-                .collect::<Rule<_>>()?;
+            let expected: Vec<Dim> =
+                (0..2).map(|i| window_len(Dim::Const(input[i]), window, i)).collect::<Rule<_>>()?;
             let rank = check_planes(x)?;
             if x.shape[rank - 2..] != expected[..] {
                 return Err(format!(
@@ -341,11 +340,7 @@ fn reduction(x: &ValueType, axes: &[usize], keepdim: bool, dtype: DType) -> Rule
 
 /// A dim of `x`; a rank-0 value has dim 0 as PyTorch allows.
 fn check_axis(dim: usize, x: &ValueType) -> Rule<()> {
-    if dim < x.rank().max(1) {
-        Ok(())
-    } else {
-        Err(format!("dim {dim} is out of range for {x}"))
-    }
+    if dim < x.rank().max(1) { Ok(()) } else { Err(format!("dim {dim} is out of range for {x}")) }
 }
 
 fn check_axes(axes: &[usize], x: &ValueType) -> Rule<()> {
@@ -397,12 +392,18 @@ fn conv(
         return Err("needs at least one spatial dim and one group".into());
     }
     if x.rank() != dims + 2 || weight.rank() != dims + 2 {
-        return Err(format!("expects [N, C, ...] input and [O, C/groups, ...] weight of rank {}, got {x} and {weight}", dims + 2));
+        return Err(format!(
+            "expects [N, C, ...] input and [O, C/groups, ...] weight of rank {}, got {x} and {weight}",
+            dims + 2
+        ));
     }
     let (channels, out_channels) = (x.shape[1], weight.shape[0]);
     let per_group = mul_dims(weight.shape[1], Dim::Const(groups));
     if per_group != Some(channels) {
-        return Err(format!("{x} has {channels} channels but {weight} with {groups} group(s) expects {}", weight.shape[1]));
+        return Err(format!(
+            "{x} has {channels} channels but {weight} with {groups} group(s) expects {}",
+            weight.shape[1]
+        ));
     }
     if out_channels.known().is_some_and(|o| o % groups != 0) {
         return Err(format!("{out_channels} output channels do not split into {groups} groups"));
@@ -423,7 +424,13 @@ fn conv(
 }
 
 /// The number of sliding-window positions over `spatial` dims.
-fn window_positions(spatial: &[Dim], kernel: &[usize], stride: &[usize], padding: &[usize], dilation: &[usize]) -> Rule<Dim> {
+fn window_positions(
+    spatial: &[Dim],
+    kernel: &[usize],
+    stride: &[usize],
+    padding: &[usize],
+    dilation: &[usize],
+) -> Rule<Dim> {
     let mut positions = Dim::Const(1);
     for (i, &size) in spatial.iter().enumerate() {
         let len = shape::window_out_len(size, kernel[i], stride[i], padding[i], dilation[i])
@@ -433,15 +440,21 @@ fn window_positions(spatial: &[Dim], kernel: &[usize], stride: &[usize], padding
     Ok(positions)
 }
 
-fn unfold(x: &ValueType, kernel: &[usize], stride: &[usize], padding: &[usize], dilation: &[usize]) -> Rule<Vec<ValueType>> {
+fn unfold(
+    x: &ValueType,
+    kernel: &[usize],
+    stride: &[usize],
+    padding: &[usize],
+    dilation: &[usize],
+) -> Rule<Vec<ValueType>> {
     let dims = kernel.len();
     check_lengths(dims, &[("stride", stride), ("padding", padding), ("dilation", dilation)])?;
     if x.rank() != dims + 2 {
         return Err(format!("expects [N, C, ...] input with {dims} spatial dims, got {x}"));
     }
     let window: usize = kernel.iter().product();
-    let columns = mul_dims(x.shape[1], Dim::Const(window))
-        .ok_or_else(|| format!("the channel count of {x} must be known"))?;
+    let columns =
+        mul_dims(x.shape[1], Dim::Const(window)).ok_or_else(|| format!("the channel count of {x} must be known"))?;
     let positions = window_positions(&x.shape[2..], kernel, stride, padding, dilation)?;
     one(typed(x.dtype, [x.shape[0], columns, positions]))
 }
@@ -468,7 +481,11 @@ fn fold(
     let spatial: Vec<Dim> = output.iter().map(|&d| Dim::Const(d)).collect();
     let positions = window_positions(&spatial, kernel, stride, padding, dilation)?;
     if x.shape[2] != positions {
-        return Err(format!("an output of {} has {positions} windows, but {x} has {}", format_shape(output), x.shape[2]));
+        return Err(format!(
+            "an output of {} has {positions} windows, but {x} has {}",
+            format_shape(output),
+            x.shape[2]
+        ));
     }
     let mut shape: Shape = [x.shape[0], channels].into_iter().collect();
     shape.extend(spatial);

@@ -118,7 +118,13 @@ fn convolution_and_pooling() {
     let unfold = Op::Unfold { kernel: vec![3, 3], stride: vec![1, 1], padding: vec![1, 1], dilation: vec![1, 1] };
     let columns = infer(&unfold, &[&x]).unwrap();
     assert_eq!(columns, t(DType::F32, &[2, 36, 256]));
-    let fold = Op::Fold { output: vec![16, 16], kernel: vec![3, 3], stride: vec![1, 1], padding: vec![1, 1], dilation: vec![1, 1] };
+    let fold = Op::Fold {
+        output: vec![16, 16],
+        kernel: vec![3, 3],
+        stride: vec![1, 1],
+        padding: vec![1, 1],
+        dilation: vec![1, 1],
+    };
     assert_eq!(infer(&fold, &[&columns]).unwrap(), x);
 }
 

@@ -21,12 +21,12 @@ pub mod shape;
 pub mod text;
 pub mod verify;
 
+pub use builder::{BuildError, GraphBuilder};
 pub use dtype::{DType, DTypeKind};
+pub use graph::{Graph, Node, NodeId, Param, Value, ValueDef, ValueType};
+pub use infer::{InferError, infer};
 pub use op::{BinaryOp, Op, PadMode, ReduceOp, UnaryOp, Window2d};
+pub use parse::{ParseError, parse};
 pub use scalar::Scalar;
 pub use shape::{Dim, Dims, Shape, ShapeError, Symbol};
-pub use builder::{BuildError, GraphBuilder};
-pub use graph::{Graph, Node, NodeId, Param, Value, ValueDef, ValueType};
-pub use infer::{infer, InferError};
-pub use parse::{parse, ParseError};
-pub use verify::{verify, VerifyError};
+pub use verify::{VerifyError, verify};

@@ -42,11 +42,22 @@ pub enum UnaryOp {
     Ceil,
     Round,
     Trunc,
-    LeakyRelu { slope: Scalar },
-    Elu { alpha: Scalar },
+    LeakyRelu {
+        slope: Scalar,
+    },
+    Elu {
+        alpha: Scalar,
+    },
     /// `clamp(x, min, max)`; either bound may be absent.
-    Clamp { min: Option<Scalar>, max: Option<Scalar> },
-    NanToNum { nan: Scalar, posinf: Scalar, neginf: Scalar },
+    Clamp {
+        min: Option<Scalar>,
+        max: Option<Scalar>,
+    },
+    NanToNum {
+        nan: Scalar,
+        posinf: Scalar,
+        neginf: Scalar,
+    },
     LogicalNot,
     IsNan,
     IsInf,
@@ -259,7 +270,9 @@ pub enum Op {
     /// A scalar constant broadcast to the node's shape.
     Constant(Scalar),
     /// `0, 1, 2, ...` along `dim` of the node's shape.
-    Iota { dim: usize },
+    Iota {
+        dim: usize,
+    },
     /// Uniform [0,1) numbers from the counter-based generator; inputs: seed and offset (i64).
     RandUniform,
     /// Standard normal numbers; inputs as `RandUniform`.
@@ -271,58 +284,145 @@ pub enum Op {
     Where,
     Cast(DType),
 
-    Reduce { op: ReduceOp, axes: Vec<usize>, keepdim: bool },
+    Reduce {
+        op: ReduceOp,
+        axes: Vec<usize>,
+        keepdim: bool,
+    },
     /// Variance with Bessel's `correction` (1 for the unbiased estimate).
-    Var { axes: Vec<usize>, correction: usize, keepdim: bool },
-    LogSumExp { axes: Vec<usize>, keepdim: bool },
-    CumSum { dim: usize },
+    Var {
+        axes: Vec<usize>,
+        correction: usize,
+        keepdim: bool,
+    },
+    LogSumExp {
+        axes: Vec<usize>,
+        keepdim: bool,
+    },
+    CumSum {
+        dim: usize,
+    },
 
-    Reshape { shape: Shape },
-    Permute { perm: Vec<usize> },
-    Expand { shape: Shape },
-    Slice { dim: usize, start: usize, len: usize, step: usize },
-    Pad { pads: Vec<(usize, usize)>, mode: PadMode, value: Scalar },
-    Concat { dim: usize },
-    Flip { dims: Vec<usize> },
-    Roll { shifts: Vec<isize>, dims: Vec<usize> },
+    Reshape {
+        shape: Shape,
+    },
+    Permute {
+        perm: Vec<usize>,
+    },
+    Expand {
+        shape: Shape,
+    },
+    Slice {
+        dim: usize,
+        start: usize,
+        len: usize,
+        step: usize,
+    },
+    Pad {
+        pads: Vec<(usize, usize)>,
+        mode: PadMode,
+        value: Scalar,
+    },
+    Concat {
+        dim: usize,
+    },
+    Flip {
+        dims: Vec<usize>,
+    },
+    Roll {
+        shifts: Vec<isize>,
+        dims: Vec<usize>,
+    },
 
     /// Matrix product with PyTorch's rules for 1-d operands and batch broadcasting.
     Matmul,
 
-    IndexSelect { dim: usize },
-    Gather { dim: usize },
+    IndexSelect {
+        dim: usize,
+    },
+    Gather {
+        dim: usize,
+    },
     /// `scatter(dest, dim, index, src)`: inputs dest, index, src.
-    Scatter { dim: usize },
-    ScatterAdd { dim: usize },
+    Scatter {
+        dim: usize,
+    },
+    ScatterAdd {
+        dim: usize,
+    },
     MaskedSelect,
-    OneHot { classes: usize },
+    OneHot {
+        classes: usize,
+    },
     /// Rows of a table: inputs weight `[count, features]` and integer indices of any shape;
     /// the result is `indices.shape + [features]`.
     Embedding,
 
-    Softmax { dim: usize },
-    LogSoftmax { dim: usize },
+    Softmax {
+        dim: usize,
+    },
+    LogSoftmax {
+        dim: usize,
+    },
     /// Normalizes over the trailing `axes` dims; optional weight and bias inputs follow x.
-    LayerNorm { axes: usize, eps: Scalar },
-    RmsNorm { axes: usize, eps: Scalar },
+    LayerNorm {
+        axes: usize,
+        eps: Scalar,
+    },
+    RmsNorm {
+        axes: usize,
+        eps: Scalar,
+    },
     /// Convolution over `dims` spatial dims (1 or 2); inputs x, weight and optional bias.
-    Conv { dims: usize, stride: Vec<usize>, padding: Vec<usize>, dilation: Vec<usize>, groups: usize },
+    Conv {
+        dims: usize,
+        stride: Vec<usize>,
+        padding: Vec<usize>,
+        dilation: Vec<usize>,
+        groups: usize,
+    },
     /// im2col: `[N, C, *spatial]` to `[N, C * prod(kernel), L]` sliding-window columns.
-    Unfold { kernel: Vec<usize>, stride: Vec<usize>, padding: Vec<usize>, dilation: Vec<usize> },
+    Unfold {
+        kernel: Vec<usize>,
+        stride: Vec<usize>,
+        padding: Vec<usize>,
+        dilation: Vec<usize>,
+    },
     /// col2im, the adjoint of `Unfold`: sums the columns back into `[N, C, *output]`.
-    Fold { output: Vec<usize>, kernel: Vec<usize>, stride: Vec<usize>, padding: Vec<usize>, dilation: Vec<usize> },
+    Fold {
+        output: Vec<usize>,
+        kernel: Vec<usize>,
+        stride: Vec<usize>,
+        padding: Vec<usize>,
+        dilation: Vec<usize>,
+    },
     /// Max pooling; a second output holds the flat per-plane index of each maximum.
     MaxPool2d(Window2d),
     /// Routes gradients to the maxima: inputs grad and indices.
-    MaxPool2dBackward { input: [usize; 2] },
+    MaxPool2dBackward {
+        input: [usize; 2],
+    },
     AvgPool2d(Window2d),
-    AvgPool2dBackward { window: Window2d, input: [usize; 2] },
-    AdaptiveAvgPool2d { output: [usize; 2] },
-    AdaptiveAvgPool2dBackward { input: [usize; 2] },
-    UpsampleNearest2d { output: [usize; 2] },
-    UpsampleNearest2dBackward { input: [usize; 2] },
+    AvgPool2dBackward {
+        window: Window2d,
+        input: [usize; 2],
+    },
+    AdaptiveAvgPool2d {
+        output: [usize; 2],
+    },
+    AdaptiveAvgPool2dBackward {
+        input: [usize; 2],
+    },
+    UpsampleNearest2d {
+        output: [usize; 2],
+    },
+    UpsampleNearest2dBackward {
+        input: [usize; 2],
+    },
     /// `index_add(dest, dim, index, src)`: adds rows of src into dest at index (VJP of index_select).
-    IndexAdd { dim: usize },
+    IndexAdd {
+        dim: usize,
+    },
 }
 
 impl Op {
@@ -484,13 +584,42 @@ impl UnaryOp {
         use UnaryOp::*;
         let zero = Scalar::Float(0.0);
         [
-            Neg, Abs, Sign, Recip, Square, Exp, Exp2, Log, Log2, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Erf,
-            Sigmoid, Relu, Gelu, GeluTanh, Silu, Softplus, Mish, Floor, Ceil, Round, Trunc,
+            Neg,
+            Abs,
+            Sign,
+            Recip,
+            Square,
+            Exp,
+            Exp2,
+            Log,
+            Log2,
+            Log1p,
+            Expm1,
+            Sqrt,
+            Rsqrt,
+            Sin,
+            Cos,
+            Tan,
+            Tanh,
+            Erf,
+            Sigmoid,
+            Relu,
+            Gelu,
+            GeluTanh,
+            Silu,
+            Softplus,
+            Mish,
+            Floor,
+            Ceil,
+            Round,
+            Trunc,
             LeakyRelu { slope: zero },
             Elu { alpha: zero },
             Clamp { min: None, max: None },
             NanToNum { nan: zero, posinf: zero, neginf: zero },
-            LogicalNot, IsNan, IsInf,
+            LogicalNot,
+            IsNan,
+            IsInf,
         ]
     };
 }

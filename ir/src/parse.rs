@@ -5,10 +5,10 @@
 //! the printer wrote parses back to an equal graph, and hand-written text may skip numbers.
 //! Every error carries the line and column it was found at.
 
-use crate::attrs::{build_op, parse_symbol, Attr, AttrSet};
+use crate::attrs::{Attr, AttrSet, build_op, parse_symbol};
 use crate::dtype::DType;
-use crate::graph::{is_param_name, Graph, Node, Value, ValueType};
-use crate::lex::{tokenize, Spanned, Token};
+use crate::graph::{Graph, Node, Value, ValueType, is_param_name};
+use crate::lex::{Spanned, Token, tokenize};
 use crate::scalar::Scalar;
 use crate::shape::{Dim, Shape};
 use crate::verify::verify;
@@ -124,7 +124,12 @@ impl Parser {
         self.expect_keyword("graph")?;
         let name = match self.next() {
             Spanned { token: Token::At(name), .. } => name,
-            other => return Self::error_at(&other, format!("expected the graph's name `@name`, found {}", other.token.describe())),
+            other => {
+                return Self::error_at(
+                    &other,
+                    format!("expected the graph's name `@name`, found {}", other.token.describe()),
+                );
+            }
         };
         let mut graph = Graph::new(name);
         self.expect_punct('(')?;
@@ -163,14 +168,21 @@ impl Parser {
         if declared.len() != graph.outputs.len() {
             return Self::error_at(
                 ret,
-                format!("the signature lists {} output types but {} values are returned", declared.len(), graph.outputs.len()),
+                format!(
+                    "the signature lists {} output types but {} values are returned",
+                    declared.len(),
+                    graph.outputs.len()
+                ),
             );
         }
         for ((ty, position), &value) in declared.iter().zip(&graph.outputs) {
             let actual = graph.value_type(value);
             if actual != Some(ty) {
                 let actual = actual.map_or("undefined".to_string(), |t| t.to_string());
-                return Self::error_at(position, format!("the signature says {ty}, but the returned value is {actual}"));
+                return Self::error_at(
+                    position,
+                    format!("the signature says {ty}, but the returned value is {actual}"),
+                );
             }
         }
         Ok(())
@@ -182,7 +194,10 @@ impl Parser {
             return Self::error_at(&start, format!("expected a parameter `%name`, found {}", start.token.describe()));
         };
         if !is_param_name(name) {
-            return Self::error_at(&start, format!("`%{name}` cannot name a parameter: names start with a letter or `_`"));
+            return Self::error_at(
+                &start,
+                format!("`%{name}` cannot name a parameter: names start with a letter or `_`"),
+            );
         }
         if self.names.contains_key(name) {
             return Self::error_at(&start, format!("a parameter named `%{name}` already exists"));
@@ -198,7 +213,9 @@ impl Parser {
         let start = self.next();
         let dtype = match &start.token {
             Token::Ident(word) => word.parse::<DType>().or_else(|e| Self::error_at(&start, e))?,
-            other => return Self::error_at(&start, format!("expected a type like `f32[2,3]`, found {}", other.describe())),
+            other => {
+                return Self::error_at(&start, format!("expected a type like `f32[2,3]`, found {}", other.describe()));
+            }
         };
         self.expect_punct('[')?;
         let dims = self.list(']', |p| p.dim())?;
@@ -236,9 +253,17 @@ impl Parser {
         let name = match &start.token {
             Token::Percent(name) if name.bytes().all(|b| b.is_ascii_digit()) => name.clone(),
             Token::Percent(name) => {
-                return Self::error_at(&start, format!("a node's value is named by a number, like `%0`, not `%{name}`"));
+                return Self::error_at(
+                    &start,
+                    format!("a node's value is named by a number, like `%0`, not `%{name}`"),
+                );
             }
-            other => return Self::error_at(&start, format!("expected a node `%N = ...` or `return`, found {}", other.describe())),
+            other => {
+                return Self::error_at(
+                    &start,
+                    format!("expected a node `%N = ...` or `return`, found {}", other.describe()),
+                );
+            }
         };
         if self.names.contains_key(&name) {
             return Self::error_at(&start, format!("`%{name}` is defined twice"));
@@ -257,7 +282,8 @@ impl Parser {
         if !self.is_punct(':') {
             loop {
                 let item = self.peek().clone();
-                let is_key = matches!(item.token, Token::Ident(_)) && self.tokens[self.at + 1].token == Token::Punct('=');
+                let is_key =
+                    matches!(item.token, Token::Ident(_)) && self.tokens[self.at + 1].token == Token::Punct('=');
                 match &item.token {
                     Token::Percent(_) if attributes.is_empty() && literal.is_none() => inputs.push(self.operand()?),
                     Token::Percent(_) => return Self::error_at(&item, "operands come before attributes".into()),
@@ -272,7 +298,12 @@ impl Parser {
                     Token::Number(_) | Token::Ident(_) if op_name == "constant" && literal.is_none() => {
                         match self.attr()? {
                             Attr::Scalar(s) => literal = Some(s),
-                            _ => return Self::error_at(&item, "a constant's value is a number, `true` or `false`".into()),
+                            _ => {
+                                return Self::error_at(
+                                    &item,
+                                    "a constant's value is a number, `true` or `false`".into(),
+                                );
+                            }
                         }
                     }
                     _ => return self.unexpected("an operand `%name` or an attribute `key=value`"),
@@ -303,7 +334,9 @@ impl Parser {
     fn count(&mut self) -> Parsed<usize> {
         let start = self.next();
         match &start.token {
-            Token::Number(text) => text.parse::<usize>().or_else(|_| Self::error_at(&start, format!("expected a count, found `{text}`"))),
+            Token::Number(text) => {
+                text.parse::<usize>().or_else(|_| Self::error_at(&start, format!("expected a count, found `{text}`")))
+            }
             other => Self::error_at(&start, format!("expected a count, found {}", other.describe())),
         }
     }
@@ -314,7 +347,9 @@ impl Parser {
             Token::Punct('[') => Ok(Attr::List(self.list(']', |p| p.attr())?)),
             Token::Number(text) => text.parse::<Scalar>().map(Attr::Scalar).or_else(|e| Self::error_at(&start, e)),
             Token::Ident(word) => Ok(match word.as_str() {
-                "true" | "false" | "nan" | "inf" => Attr::Scalar(word.parse::<Scalar>().or_else(|e| Self::error_at(&start, e))?),
+                "true" | "false" | "nan" | "inf" => {
+                    Attr::Scalar(word.parse::<Scalar>().or_else(|e| Self::error_at(&start, e))?)
+                }
                 _ => Attr::Word(word.clone()),
             }),
             other => Self::error_at(&start, format!("expected an attribute value, found {}", other.describe())),

@@ -11,11 +11,8 @@ fn t(dtype: DType, dims: &[usize]) -> ValueType {
 /// One graph holding a single node of `op` over parameters of the given types.
 fn single(op: Op, inputs: &[ValueType], result: usize, declared: Option<ValueType>) -> Graph {
     let mut b = GraphBuilder::new("case");
-    let params: Vec<Value> = inputs
-        .iter()
-        .enumerate()
-        .map(|(i, ty)| b.named_param(&format!("p{i}"), ty.clone()).unwrap())
-        .collect();
+    let params: Vec<Value> =
+        inputs.iter().enumerate().map(|(i, ty)| b.named_param(&format!("p{i}"), ty.clone()).unwrap()).collect();
     let value = match declared {
         Some(ty) => b.push_typed(op, &params, ty),
         None => b.push_result(op, &params, result),
@@ -110,7 +107,12 @@ fn every_op() -> Vec<(Op, Vec<ValueType>, usize, Option<ValueType>)> {
             None,
         ),
         (Op::Permute { perm: vec![2, 0, 1] }, vec![x.clone()], 0, None),
-        (Op::Expand { shape: Shape::from_slice(&[Dim::Const(5), Dim::Sym(Symbol(0)), Dim::Const(4)]) }, vec![symbolic], 0, None),
+        (
+            Op::Expand { shape: Shape::from_slice(&[Dim::Const(5), Dim::Sym(Symbol(0)), Dim::Const(4)]) },
+            vec![symbolic],
+            0,
+            None,
+        ),
         (Op::Slice { dim: 2, start: 1, len: 2, step: 2 }, vec![x.clone()], 0, None),
         (
             Op::Pad { pads: vec![(0, 0), (1, 2), (2, 1)], mode: PadMode::Reflect, value: Scalar::Float(0.0) },
@@ -146,7 +148,13 @@ fn every_op() -> Vec<(Op, Vec<ValueType>, usize, Option<ValueType>)> {
             None,
         ),
         (
-            Op::Fold { output: vec![6, 6], kernel: vec![3, 3], stride: vec![1, 1], padding: vec![0, 0], dilation: vec![1, 1] },
+            Op::Fold {
+                output: vec![6, 6],
+                kernel: vec![3, 3],
+                stride: vec![1, 1],
+                padding: vec![0, 0],
+                dilation: vec![1, 1],
+            },
             vec![f(&[1, 18, 16])],
             0,
             None,
@@ -175,7 +183,9 @@ fn every_op() -> Vec<(Op, Vec<ValueType>, usize, Option<ValueType>)> {
         };
         cases.push((Op::Unary(u), vec![x.clone()], 0, None));
     }
-    for (min, max) in [(Some(Scalar::Float(-1.0)), None), (None, Some(Scalar::Int(6))), (Some(Scalar::Int(0)), Some(Scalar::Int(1)))] {
+    for (min, max) in
+        [(Some(Scalar::Float(-1.0)), None), (None, Some(Scalar::Int(6))), (Some(Scalar::Int(0)), Some(Scalar::Int(1)))]
+    {
         cases.push((Op::Unary(UnaryOp::Clamp { min, max }), vec![x.clone()], 0, None));
     }
     for b in BinaryOp::ALL {
@@ -214,17 +224,37 @@ fn line_of(op: Op, inputs: &[ValueType], result: usize, declared: Option<ValueTy
 fn attribute_syntax() {
     let x = t(DType::F32, &[4, 8]);
     let cases = [
-        (line_of(Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keepdim: true }, &[x.clone()], 0, None), "%0 = sum %p0, axes=[1], keepdim=true : f32[4,1]"),
-        (line_of(Op::Unary(UnaryOp::LeakyRelu { slope: Scalar::Float(0.01) }), &[x.clone()], 0, None), "%0 = leaky_relu %p0, slope=0.01 : f32[4,8]"),
+        (
+            line_of(Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keepdim: true }, &[x.clone()], 0, None),
+            "%0 = sum %p0, axes=[1], keepdim=true : f32[4,1]",
+        ),
+        (
+            line_of(Op::Unary(UnaryOp::LeakyRelu { slope: Scalar::Float(0.01) }), &[x.clone()], 0, None),
+            "%0 = leaky_relu %p0, slope=0.01 : f32[4,8]",
+        ),
         (line_of(Op::Cast(DType::F16), &[x.clone()], 0, None), "%0 = cast %p0, to=f16 : f16[4,8]"),
         (line_of(Op::Constant(Scalar::Float(0.5)), &[], 0, Some(t(DType::F32, &[]))), "%0 = constant 0.5 : f32[]"),
-        (line_of(Op::Unary(UnaryOp::Clamp { min: None, max: Some(Scalar::Float(6.0)) }), &[x.clone()], 0, None), "%0 = clamp %p0, max=6.0 : f32[4,8]"),
         (
-            line_of(Op::Pad { pads: vec![(0, 0), (1, 2)], mode: PadMode::Constant, value: Scalar::Float(-1.0) }, &[x.clone()], 0, None),
+            line_of(Op::Unary(UnaryOp::Clamp { min: None, max: Some(Scalar::Float(6.0)) }), &[x.clone()], 0, None),
+            "%0 = clamp %p0, max=6.0 : f32[4,8]",
+        ),
+        (
+            line_of(
+                Op::Pad { pads: vec![(0, 0), (1, 2)], mode: PadMode::Constant, value: Scalar::Float(-1.0) },
+                &[x.clone()],
+                0,
+                None,
+            ),
             "%0 = pad %p0, pads=[[0,0],[1,2]], mode=constant, value=-1.0 : f32[4,11]",
         ),
-        (line_of(Op::Roll { shifts: vec![-3], dims: vec![] }, &[x.clone()], 0, None), "%0 = roll %p0, shifts=[-3], dims=[] : f32[4,8]"),
-        (line_of(Op::LayerNorm { axes: 1, eps: Scalar::Float(1e-5) }, &[x.clone()], 0, None), "%0 = layer_norm %p0, axes=1, eps=1e-5 : f32[4,8]"),
+        (
+            line_of(Op::Roll { shifts: vec![-3], dims: vec![] }, &[x.clone()], 0, None),
+            "%0 = roll %p0, shifts=[-3], dims=[] : f32[4,8]",
+        ),
+        (
+            line_of(Op::LayerNorm { axes: 1, eps: Scalar::Float(1e-5) }, &[x.clone()], 0, None),
+            "%0 = layer_norm %p0, axes=1, eps=1e-5 : f32[4,8]",
+        ),
         (
             line_of(Op::MaxPool2d(window()), &[t(DType::F32, &[1, 2, 6, 6])], 1, None),
             "%0 = max_pool2d#1 %p0, kernel=[2,2], stride=[2,1], padding=[1,0], dilation=[1,2] : i64[1,2,4,4]",
@@ -285,7 +315,10 @@ fn errors_point_at_line_and_column() {
         error_of(&format!("{header}  %0 = exp %y : f32[8,16]\n  return %0\n}}")),
         "2:12: `%y` is not defined before this use"
     );
-    assert_eq!(error_of(&format!("{header}  %0 = frobnicate %x : f32[8,16]\n  return %0\n}}")), "2:8: frobnicate: unknown op `frobnicate`");
+    assert_eq!(
+        error_of(&format!("{header}  %0 = frobnicate %x : f32[8,16]\n  return %0\n}}")),
+        "2:8: frobnicate: unknown op `frobnicate`"
+    );
     assert_eq!(
         error_of(&format!("{header}  %0 = sum %x, axes=[1], keepdim=maybe : f32[8]\n  return %0\n}}")),
         "2:26: sum: `keepdim` must be true or false, got `maybe`"
@@ -294,11 +327,23 @@ fn errors_point_at_line_and_column() {
         error_of(&format!("{header}  %0 = exp %x, slope=1.0 : f32[8,16]\n  return %0\n}}")),
         "2:16: exp has no attribute `slope`"
     );
-    assert_eq!(error_of(&format!("{header}  %0 = sum %x, keepdim=true : f32[8]\n  return %0\n}}")), "2:8: sum: missing attribute `axes`");
-    assert_eq!(error_of(&format!("{header}  %0 = exp %x : f32[8,16\n  return %0\n}}")), "3:3: expected `,` or `]`, found `return`");
-    assert_eq!(error_of(&format!("{header}  %0 = exp %x : f32[8,16]\n  return %0\n}}")), "1:44: the signature says f32[8,4], but the returned value is f32[8,16]");
+    assert_eq!(
+        error_of(&format!("{header}  %0 = sum %x, keepdim=true : f32[8]\n  return %0\n}}")),
+        "2:8: sum: missing attribute `axes`"
+    );
+    assert_eq!(
+        error_of(&format!("{header}  %0 = exp %x : f32[8,16\n  return %0\n}}")),
+        "3:3: expected `,` or `]`, found `return`"
+    );
+    assert_eq!(
+        error_of(&format!("{header}  %0 = exp %x : f32[8,16]\n  return %0\n}}")),
+        "1:44: the signature says f32[8,4], but the returned value is f32[8,16]"
+    );
     assert_eq!(error_of("graph @f(%x: f33[2]) -> () {\n  return\n}"), "1:14: unknown dtype `f33`");
-    assert_eq!(error_of("graph @f(%0: f32[2]) -> () {\n  return\n}"), "1:10: `%0` cannot name a parameter: names start with a letter or `_`");
+    assert_eq!(
+        error_of("graph @f(%0: f32[2]) -> () {\n  return\n}"),
+        "1:10: `%0` cannot name a parameter: names start with a letter or `_`"
+    );
 }
 
 #[test]

@@ -143,7 +143,14 @@ mod tests {
 
     #[test]
     fn display_parses_back() {
-        for s in [Scalar::Float(0.5), Scalar::Float(1.0), Scalar::Float(-1e-30), Scalar::Int(-3), Scalar::Bool(true), Scalar::Float(f64::NEG_INFINITY)] {
+        for s in [
+            Scalar::Float(0.5),
+            Scalar::Float(1.0),
+            Scalar::Float(-1e-30),
+            Scalar::Int(-3),
+            Scalar::Bool(true),
+            Scalar::Float(f64::NEG_INFINITY),
+        ] {
             assert_eq!(s.to_string().parse::<Scalar>().unwrap(), s);
         }
     }

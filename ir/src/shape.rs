@@ -195,9 +195,8 @@ pub fn reduce<D: DimValue>(shape: &[D], axes: &[usize], keepdim: bool) -> SmallV
 /// `matmul` as in PyTorch: 1-d operands are promoted (and the added dim removed after),
 /// batch dims broadcast.
 pub fn matmul<D: DimValue>(a: &[D], b: &[D]) -> ShapeResult<SmallVec<[D; 6]>> {
-    let fail = |why: String| {
-        Err(ShapeError(format!("cannot multiply {} by {}: {why}", format_shape(a), format_shape(b))))
-    };
+    let fail =
+        |why: String| Err(ShapeError(format!("cannot multiply {} by {}: {why}", format_shape(a), format_shape(b))));
     if a.is_empty() || b.is_empty() {
         return fail("both operands need at least one dim".into());
     }
@@ -239,10 +238,7 @@ pub fn reshape(from: &[usize], to: &[isize]) -> ShapeResult<Dims> {
     match infer {
         Some(i) => {
             if known == 0 || !total.is_multiple_of(known) {
-                return Err(ShapeError(format!(
-                    "cannot reshape {} ({total} elements) to {to:?}",
-                    format_shape(from)
-                )));
+                return Err(ShapeError(format!("cannot reshape {} ({total} elements) to {to:?}", format_shape(from))));
             }
             out[i] = total / known;
         }
@@ -406,7 +402,13 @@ pub fn slice_len<D: DimValue>(size: D, start: usize, len: usize, step: usize) ->
 
 /// [`conv_out_len`] for a dim that may be symbolic: a window that maps each position to
 /// itself (kernel 1, stride 1, no padding) keeps the symbol; any other window needs a size.
-pub fn window_out_len<D: DimValue>(input: D, kernel: usize, stride: usize, padding: usize, dilation: usize) -> ShapeResult<D> {
+pub fn window_out_len<D: DimValue>(
+    input: D,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+) -> ShapeResult<D> {
     if stride == 0 {
         return Err(ShapeError("stride must be positive, got 0".into()));
     }

@@ -5,7 +5,7 @@
 //! SSA dominance), each node has the inputs its op takes and the type inference gives, and
 //! every output is defined. Passes run it between stages in tests and debug builds.
 
-use crate::graph::{is_param_name, Graph, NodeId, Value, ValueDef, ValueType};
+use crate::graph::{Graph, NodeId, Value, ValueDef, ValueType, is_param_name};
 use crate::infer;
 use crate::text::{node_line, value_name};
 use std::fmt;
@@ -110,7 +110,12 @@ mod tests {
         let mut g = small_graph();
         // A use of a later value, a wrong type and a missing output, all at once.
         g.nodes[0].inputs = vec![NodeId::new(1).value()];
-        g.push_node(Node { op: Op::Matmul, inputs: vec![Value::param(0)], result: 0, ty: ValueType::of(DType::F32, &[4]) });
+        g.push_node(Node {
+            op: Op::Matmul,
+            inputs: vec![Value::param(0)],
+            result: 0,
+            ty: ValueType::of(DType::F32, &[4]),
+        });
         g.outputs.push(NodeId::new(9).value());
         let errors = verify(&g).unwrap_err();
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();

@@ -166,14 +166,38 @@ impl Element for bool {
 macro_rules! with_dtype {
     ($dtype:expr, $T:ident => $body:expr) => {
         match $dtype {
-            ignis_ir::DType::F32 => { type $T = f32; $body }
-            ignis_ir::DType::F64 => { type $T = f64; $body }
-            ignis_ir::DType::F16 => { type $T = half::f16; $body }
-            ignis_ir::DType::BF16 => { type $T = half::bf16; $body }
-            ignis_ir::DType::I64 => { type $T = i64; $body }
-            ignis_ir::DType::I32 => { type $T = i32; $body }
-            ignis_ir::DType::U8 => { type $T = u8; $body }
-            ignis_ir::DType::Bool => { type $T = bool; $body }
+            ignis_ir::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            ignis_ir::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            ignis_ir::DType::F16 => {
+                type $T = half::f16;
+                $body
+            }
+            ignis_ir::DType::BF16 => {
+                type $T = half::bf16;
+                $body
+            }
+            ignis_ir::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            ignis_ir::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            ignis_ir::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            ignis_ir::DType::Bool => {
+                type $T = bool;
+                $body
+            }
         }
     };
 }
@@ -184,11 +208,26 @@ macro_rules! with_dtype {
 macro_rules! with_native_dtype {
     ($dtype:expr, $T:ident => $body:expr, $other:expr) => {
         match $dtype {
-            ignis_ir::DType::F32 => { type $T = f32; $body }
-            ignis_ir::DType::F64 => { type $T = f64; $body }
-            ignis_ir::DType::I64 => { type $T = i64; $body }
-            ignis_ir::DType::I32 => { type $T = i32; $body }
-            ignis_ir::DType::U8 => { type $T = u8; $body }
+            ignis_ir::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            ignis_ir::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            ignis_ir::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            ignis_ir::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            ignis_ir::DType::U8 => {
+                type $T = u8;
+                $body
+            }
             _ => $other,
         }
     };
@@ -199,8 +238,14 @@ macro_rules! with_native_dtype {
 macro_rules! with_float_dtype {
     ($dtype:expr, $T:ident => $body:expr, $other:expr) => {
         match $dtype {
-            ignis_ir::DType::F32 => { type $T = f32; $body }
-            ignis_ir::DType::F64 => { type $T = f64; $body }
+            ignis_ir::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            ignis_ir::DType::F64 => {
+                type $T = f64;
+                $body
+            }
             _ => $other,
         }
     };

@@ -3,8 +3,8 @@
 //! Every view op (transpose, slice, expand, reshape of compatible data) is a new layout
 //! over the same storage; nothing here moves data.
 
-use ignis_ir::shape::{self, Dims, ShapeResult};
 use ignis_ir::ShapeError;
+use ignis_ir::shape::{self, Dims, ShapeResult};
 use smallvec::SmallVec;
 
 pub type Strides = SmallVec<[isize; 6]>;

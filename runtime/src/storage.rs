@@ -1,13 +1,13 @@
 //! Storage: a reference-counted buffer of one dtype on one device, shared by views.
 
+use crate::Device;
 use crate::allocator;
 use crate::element::Element;
 use crate::layout::Layout;
-use crate::Device;
 use ignis_ir::DType;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Block {
     ptr: NonNull<u8>,

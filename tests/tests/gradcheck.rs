@@ -1,7 +1,7 @@
 //! Every differentiable op's gradient against finite differences (f64), including
 //! broadcasting and non-contiguous inputs.
 
-use ignis::autograd::{gradcheck, GradcheckOptions};
+use ignis::autograd::{GradcheckOptions, gradcheck};
 use ignis::{DType, PadMode, Tensor};
 
 fn randn(shape: &[usize]) -> Tensor {
@@ -85,7 +85,8 @@ fn binary_ops_with_broadcasting() {
         ("maximum", |a, b| a.maximum(b)),
         ("rem", |a, b| a.rem(&b.abs().add_scalar(1.0))),
     ];
-    let shapes: [(&[usize], &[usize]); 4] = [(&[2, 3], &[2, 3]), (&[2, 3], &[3]), (&[2, 1], &[1, 3]), (&[4, 1, 3], &[2, 1])];
+    let shapes: [(&[usize], &[usize]); 4] =
+        [(&[2, 3], &[2, 3]), (&[2, 3], &[3]), (&[2, 1], &[1, 3]), (&[4, 1, 3], &[2, 1])];
     for (name, op) in ops {
         for (sa, sb) in shapes {
             let (a, b) = (away_from_zero(sa), away_from_zero(sb));
@@ -192,8 +193,14 @@ fn normalization_ops() {
 
 #[test]
 fn matmul_and_linear() {
-    let cases: [(&[usize], &[usize]); 6] =
-        [(&[2, 3], &[3, 4]), (&[3], &[3, 2]), (&[2, 3], &[3]), (&[3], &[3]), (&[2, 2, 3], &[3, 4]), (&[2, 1, 2, 3], &[3, 3, 2])];
+    let cases: [(&[usize], &[usize]); 6] = [
+        (&[2, 3], &[3, 4]),
+        (&[3], &[3, 2]),
+        (&[2, 3], &[3]),
+        (&[3], &[3]),
+        (&[2, 2, 3], &[3, 4]),
+        (&[2, 1, 2, 3], &[3, 3, 2]),
+    ];
     for (sa, sb) in cases {
         check("matmul", |xs| xs[0].matmul(&xs[1]), &[randn(sa), randn(sb)]);
     }
@@ -236,14 +243,26 @@ fn losses() {
     let smooth = CrossEntropyOptions { ignore_index: Some(-100), label_smoothing: 0.1, reduction: Reduction::Sum };
     check("cross_entropy smoothed", move |xs| xs[0].cross_entropy(&t, &smooth), &[logits.clone()]);
     let probs = Tensor::rand([4, 5], DType::F64).softmax(1);
-    check("cross_entropy probabilities", move |xs| xs[0].cross_entropy(&probs, &CrossEntropyOptions::default()), &[logits.clone()]);
+    check(
+        "cross_entropy probabilities",
+        move |xs| xs[0].cross_entropy(&probs, &CrossEntropyOptions::default()),
+        &[logits.clone()],
+    );
     let spatial = Tensor::from_vec(vec![0i64, 2, 1, 1, 2, 0], [2, 3]);
-    check("cross_entropy [N,C,d]", move |xs| xs[0].cross_entropy(&spatial, &CrossEntropyOptions::default()), &[randn(&[2, 3, 3])]);
+    check(
+        "cross_entropy [N,C,d]",
+        move |xs| xs[0].cross_entropy(&spatial, &CrossEntropyOptions::default()),
+        &[randn(&[2, 3, 3])],
+    );
     let nll_target = Tensor::from_vec(vec![2i64, 0, 1, 1], [4]);
     check("nll_loss", move |xs| xs[0].log_softmax(1).nll_loss(&nll_target, None, Reduction::Mean), &[logits.clone()]);
     check("mse_loss", |xs| xs[0].mse_loss(&xs[1], Reduction::Mean), &[randn(&[3, 2]), randn(&[3, 2])]);
     let y = Tensor::rand([3, 2], DType::F64);
-    check("bce_with_logits", move |xs| xs[0].binary_cross_entropy_with_logits(&y, Reduction::Sum), &[away_from_zero(&[3, 2])]);
+    check(
+        "bce_with_logits",
+        move |xs| xs[0].binary_cross_entropy_with_logits(&y, Reduction::Sum),
+        &[away_from_zero(&[3, 2])],
+    );
 }
 
 #[test]

@@ -173,7 +173,6 @@ fn rounding_follows_pytorch() {
 // ---------------------------------------------------------------------------------------
 // Activations and transcendental functions
 
-
 #[test]
 fn activations_at_known_points() {
     let x = f64s(&[-2.0, -1.0, 0.0, 1.0, 2.0], &[5]);

@@ -23,7 +23,12 @@ pub struct Node {
 }
 
 impl Node {
-    pub(crate) fn new(name: &'static str, edges: Vec<Option<Edge>>, inputs: Vec<(Dims, DType)>, rule: BackwardFn) -> Arc<Node> {
+    pub(crate) fn new(
+        name: &'static str,
+        edges: Vec<Option<Edge>>,
+        inputs: Vec<(Dims, DType)>,
+        rule: BackwardFn,
+    ) -> Arc<Node> {
         Arc::new(Node {
             name,
             sequence: NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed),
@@ -143,9 +148,10 @@ pub fn backward(root: &Tensor, grad: Option<&Tensor>, retain_graph: bool, create
         let grads: Vec<Option<Tensor>> = match &incoming {
             Some(g) => {
                 if let Some(weak) = node.retained.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-                    && let Some(t) = weak.upgrade() {
-                        *t.grad.lock().unwrap_or_else(|e| e.into_inner()) = Some(g.detach());
-                    }
+                    && let Some(t) = weak.upgrade()
+                {
+                    *t.grad.lock().unwrap_or_else(|e| e.into_inner()) = Some(g.detach());
+                }
                 let mut slot = node.rule.lock().unwrap_or_else(|e| e.into_inner());
                 let rule = slot.take().unwrap_or_else(|| {
                     panic!(
@@ -162,7 +168,12 @@ pub fn backward(root: &Tensor, grad: Option<&Tensor>, retain_graph: bool, create
             }
             None => vec![None; node.edges.len()],
         };
-        assert_eq!(grads.len(), node.edges.len(), "backward of {}: the rule returned the wrong number of gradients", node.name);
+        assert_eq!(
+            grads.len(),
+            node.edges.len(),
+            "backward of {}: the rule returned the wrong number of gradients",
+            node.name
+        );
         for ((edge, g), (shape, _)) in node.edges.iter().zip(grads).zip(&node.inputs) {
             let Some(edge) = edge else { continue };
             if let Some(g) = &g {

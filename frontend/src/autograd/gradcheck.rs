@@ -23,7 +23,9 @@ impl Default for GradcheckOptions {
 pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], options: &GradcheckOptions) -> Result<(), String> {
     let leaves: Vec<Tensor> = inputs
         .iter()
-        .map(|t| if t.dtype().is_float() { t.to_dtype(DType::F64).contiguous_copy().requires_grad_(true) } else { t.clone() })
+        .map(|t| {
+            if t.dtype().is_float() { t.to_dtype(DType::F64).contiguous_copy().requires_grad_(true) } else { t.clone() }
+        })
         .collect();
     let out = f(&leaves);
     if !out.dtype().is_float() {

@@ -5,14 +5,14 @@
 //! leaves. `backward` (in `engine`) walks those nodes in dependency order.
 
 mod engine;
-pub mod gradcheck;
 mod grad_mode;
+pub mod gradcheck;
 mod saved;
 
-pub use engine::backward;
 pub(crate) use engine::Node;
-pub use grad_mode::{enable_grad, is_grad_enabled, no_grad, NoGradGuard};
-pub use gradcheck::{gradcheck, GradcheckOptions};
+pub use engine::backward;
+pub use grad_mode::{NoGradGuard, enable_grad, is_grad_enabled, no_grad};
+pub use gradcheck::{GradcheckOptions, gradcheck};
 pub(crate) use saved::Saved;
 
 use crate::tensor::{Tensor, TensorImpl};

@@ -1,10 +1,10 @@
 //! Elementwise ops of two tensors (or a tensor and a scalar), with broadcasting.
 
 use super::{shape_or_panic, sum_to};
-use crate::autograd::{record, Saved};
+use crate::autograd::{Saved, record};
 use crate::tensor::Tensor;
 use ignis_ir::{BinaryOp, DType, Scalar};
-use ignis_runtime::{cpu, Layout};
+use ignis_runtime::{Layout, cpu};
 
 /// Runs `op` with PyTorch's promotion and broadcasting; no autograd.
 pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> (ignis_runtime::Storage, Layout) {
@@ -105,7 +105,8 @@ impl Tensor {
         }
         let dtype = self.dtype();
         let v = s.to_f64();
-        let linear = matches!((op, scalar_first), (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul, _) | (BinaryOp::Div, false));
+        let linear =
+            matches!((op, scalar_first), (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul, _) | (BinaryOp::Div, false));
         let saved = (!linear).then(|| Saved::new("ScalarOpBackward", self));
         record("ScalarOpBackward", &[self], storage, layout, move |g| {
             let x = || saved.as_ref().expect("saved for this op");
@@ -258,10 +259,7 @@ impl Tensor {
         let (sa, sb) = ((a.dims(), a.dtype()), (b.dims(), b.dtype()));
         record("WhereBackward", &[a, b], storage, Layout::contiguous(&shape), move |g| {
             let zero = g.zeros_like();
-            vec![
-                Some(sum_to(&cond.where_(g, &zero), &sa.0, sa.1)),
-                Some(sum_to(&cond.where_(&zero, g), &sb.0, sb.1)),
-            ]
+            vec![Some(sum_to(&cond.where_(g, &zero), &sa.0, sa.1)), Some(sum_to(&cond.where_(&zero, g), &sb.0, sb.1))]
         })
     }
 

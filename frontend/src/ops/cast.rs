@@ -3,8 +3,8 @@
 use crate::autograd::record;
 use crate::tensor::Tensor;
 use ignis_ir::DType;
-use ignis_runtime::cpu;
 use ignis_runtime::Layout;
+use ignis_runtime::cpu;
 
 impl Tensor {
     /// Converts to `dtype` (a no-op handle clone when it already is).
@@ -16,7 +16,9 @@ impl Tensor {
         let from = self.dtype();
         let differentiable = dtype.is_float() && from.is_float();
         let inputs: &[&Tensor] = if differentiable { &[self] } else { &[] };
-        record("ToCopyBackward", inputs, storage, Layout::contiguous(self.shape()), move |g| vec![Some(g.to_dtype(from))])
+        record("ToCopyBackward", inputs, storage, Layout::contiguous(self.shape()), move |g| {
+            vec![Some(g.to_dtype(from))]
+        })
     }
 
     /// The tensor itself when contiguous, else a contiguous copy.

@@ -3,8 +3,8 @@
 use super::shape_or_panic;
 use crate::autograd::record;
 use crate::tensor::Tensor;
-use ignis_ir::{shape, DType, PadMode, Scalar};
-use ignis_runtime::{cpu, Layout, View};
+use ignis_ir::{DType, PadMode, Scalar, shape};
+use ignis_runtime::{Layout, View, cpu};
 
 impl Tensor {
     /// Joins tensors along an existing dim; dtypes are promoted to a common one.
@@ -38,7 +38,13 @@ impl Tensor {
         assert!(!tensors.is_empty(), "stack: expected at least one tensor");
         let first = tensors[0].shape();
         for t in tensors {
-            assert_eq!(t.shape(), first, "stack: all tensors need one shape, got {} and {}", tensors[0].describe(), t.describe());
+            assert_eq!(
+                t.shape(),
+                first,
+                "stack: all tensors need one shape, got {} and {}",
+                tensors[0].describe(),
+                t.describe()
+            );
         }
         let d = shape_or_panic("stack", shape::normalize_axis(dim, first.len() + 1)) as isize;
         let expanded: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(d)).collect();
@@ -61,7 +67,9 @@ impl Tensor {
         let storage = cpu::roll(self.kernel_view(), shifts, &axes);
         let back: Vec<isize> = shifts.iter().map(|s| -s).collect();
         let dims = dims.to_vec();
-        record("RollBackward", &[self], storage, Layout::contiguous(self.shape()), move |g| vec![Some(g.roll(&back, &dims))])
+        record("RollBackward", &[self], storage, Layout::contiguous(self.shape()), move |g| {
+            vec![Some(g.roll(&back, &dims))]
+        })
     }
 
     /// Pads with PyTorch's argument order: `(left, right)` of the last dim first, then of
@@ -114,7 +122,13 @@ impl Tensor {
                             b < n && a < n,
                             "pad: reflect padding ({before}, {after}) of dim {d} must be less than its size {n}"
                         );
-                        if i < 0 { -i } else if i >= n { 2 * (n - 1) - i } else { i }
+                        if i < 0 {
+                            -i
+                        } else if i >= n {
+                            2 * (n - 1) - i
+                        } else {
+                            i
+                        }
                     }
                     _ => {
                         assert!(n > 0, "pad: cannot replicate the edge of the empty dim {d}");

@@ -2,8 +2,8 @@
 
 use crate::autograd::record;
 use crate::tensor::Tensor;
-use ignis_ir::{shape, Window2d};
-use ignis_runtime::{cpu, Layout};
+use ignis_ir::{Window2d, shape};
+use ignis_runtime::{Layout, cpu};
 
 /// Stride, padding and dilation of a convolution, per spatial dim.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,11 +37,19 @@ impl ConvOptions {
     }
 }
 
-fn spatial_out(op: &str, input: &[usize], kernel: &[usize], stride: &[usize], padding: &[usize], dilation: &[usize]) -> Vec<usize> {
+fn spatial_out(
+    op: &str,
+    input: &[usize],
+    kernel: &[usize],
+    stride: &[usize],
+    padding: &[usize],
+    dilation: &[usize],
+) -> Vec<usize> {
     (0..kernel.len())
         .map(|i| {
             assert!(stride[i] > 0 && dilation[i] > 0, "{op}: stride and dilation must be positive");
-            shape::conv_out_len(input[i], kernel[i], stride[i], padding[i], dilation[i]).unwrap_or_else(|e| panic!("{op}: {e}"))
+            shape::conv_out_len(input[i], kernel[i], stride[i], padding[i], dilation[i])
+                .unwrap_or_else(|e| panic!("{op}: {e}"))
         })
         .collect()
 }
@@ -67,7 +75,14 @@ impl Tensor {
     }
 
     /// col2im, the adjoint of `unfold_windows`: sums columns back into `[N, C, *output]`.
-    pub fn fold_windows(&self, output: &[usize], kernel: &[usize], stride: &[usize], padding: &[usize], dilation: &[usize]) -> Tensor {
+    pub fn fold_windows(
+        &self,
+        output: &[usize],
+        kernel: &[usize],
+        stride: &[usize],
+        padding: &[usize],
+        dilation: &[usize],
+    ) -> Tensor {
         let window: usize = kernel.iter().product();
         assert!(
             self.rank() == 3 && self.shape()[1].is_multiple_of(window),
@@ -98,7 +113,8 @@ impl Tensor {
             c
         );
         let kernel = &weight.shape()[2..];
-        let out = spatial_out("conv2d", &self.shape()[2..], kernel, &options.stride, &options.padding, &options.dilation);
+        let out =
+            spatial_out("conv2d", &self.shape()[2..], kernel, &options.stride, &options.padding, &options.dilation);
         let cols = self.unfold_windows(kernel, &options.stride, &options.padding, &options.dilation);
         let k = cg * kernel.iter().product::<usize>();
         let l = out.iter().product::<usize>();
@@ -142,7 +158,14 @@ impl Tensor {
     /// Max pooling and the flat `h * W + w` position of each maximum in its input plane.
     pub fn max_pool2d_with_indices(&self, window: &Window2d) -> (Tensor, Tensor) {
         self.check_plane_input("max_pool2d");
-        let out = spatial_out("max_pool2d", &self.shape()[2..], &window.kernel, &window.stride, &window.padding, &window.dilation);
+        let out = spatial_out(
+            "max_pool2d",
+            &self.shape()[2..],
+            &window.kernel,
+            &window.stride,
+            &window.padding,
+            &window.dilation,
+        );
         let (values, indices) = cpu::max_pool2d(self.kernel_view(), window);
         let out_shape = [self.shape()[0], self.shape()[1], out[0], out[1]];
         let indices = Tensor::from_storage(indices, &out_shape);
@@ -167,7 +190,8 @@ impl Tensor {
     /// Average pooling over windows (padding counted in the divisor when `count_include_pad`).
     pub fn avg_pool2d(&self, window: &Window2d, count_include_pad: bool) -> Tensor {
         self.check_plane_input("avg_pool2d");
-        let out = spatial_out("avg_pool2d", &self.shape()[2..], &window.kernel, &window.stride, &window.padding, &[1, 1]);
+        let out =
+            spatial_out("avg_pool2d", &self.shape()[2..], &window.kernel, &window.stride, &window.padding, &[1, 1]);
         let storage = cpu::avg_pool2d(self.kernel_view(), window, count_include_pad);
         let out_shape = [self.shape()[0], self.shape()[1], out[0], out[1]];
         let (w, hw) = (window.clone(), self.plane_hw());

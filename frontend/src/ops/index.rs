@@ -3,8 +3,8 @@
 use super::shape_or_panic;
 use crate::autograd::record;
 use crate::tensor::Tensor;
-use ignis_ir::{shape, DType};
-use ignis_runtime::{cpu, Layout};
+use ignis_ir::{DType, shape};
+use ignis_runtime::{Layout, cpu};
 
 impl Tensor {
     fn check_index_dtype(&self, op: &str) {

@@ -7,7 +7,7 @@
 use crate::autograd::{is_grad_enabled, record};
 use crate::tensor::Tensor;
 use ignis_ir::{DType, Scalar};
-use ignis_runtime::{cpu, Layout, Storage, View};
+use ignis_runtime::{Layout, Storage, View, cpu};
 
 impl Tensor {
     fn check_inplace(&self, op: &str, other: Option<&Tensor>) {
@@ -83,7 +83,14 @@ impl Tensor {
 
     /// Zeros of `shape` with `self` written at `start, start + step, ...` along `dim`:
     /// the gradient of a slice. Its own gradient is the slice again.
-    pub(crate) fn slice_scatter_into_zeros(&self, shape: &[usize], dtype: DType, dim: usize, start: usize, step: usize) -> Tensor {
+    pub(crate) fn slice_scatter_into_zeros(
+        &self,
+        shape: &[usize],
+        dtype: DType,
+        dim: usize,
+        start: usize,
+        step: usize,
+    ) -> Tensor {
         let n: usize = shape.iter().product();
         let storage = Storage::uninit(dtype, n);
         let layout = Layout::contiguous(shape);

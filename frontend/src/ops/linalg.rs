@@ -1,18 +1,17 @@
 //! Matrix products.
 
 use super::{shape_or_panic, sum_to};
-use crate::autograd::{record, Saved};
+use crate::autograd::{Saved, record};
 use crate::tensor::Tensor;
-use ignis_ir::{shape, DType};
-use ignis_runtime::{cpu, Layout};
+use ignis_ir::{DType, shape};
+use ignis_runtime::{Layout, cpu};
 
 impl Tensor {
     /// Matrix product with PyTorch's rules: 1-d operands are treated as a row (left) or a
     /// column (right) vector and that dim is removed from the result; batch dims broadcast.
     pub fn matmul(&self, other: &Tensor) -> Tensor {
-        let out_shape = shape_or_panic("matmul", shape::matmul(self.shape(), other.shape()))
-            .into_iter()
-            .collect::<Vec<_>>();
+        let out_shape =
+            shape_or_panic("matmul", shape::matmul(self.shape(), other.shape())).into_iter().collect::<Vec<_>>();
         match (self.rank(), other.rank()) {
             (1, 1) => self.unsqueeze(0).matmul_nd(&other.unsqueeze(1)).reshape(out_shape),
             (1, _) => self.unsqueeze(0).matmul_nd(other).squeeze(-2),

@@ -58,7 +58,8 @@ impl Tensor {
                 target.describe(),
                 self.describe()
             );
-            let smoothed = if eps > 0.0 { target.mul_scalar(1.0 - eps).add_scalar(eps / classes as f64) } else { target.clone() };
+            let smoothed =
+                if eps > 0.0 { target.mul_scalar(1.0 - eps).add_scalar(eps / classes as f64) } else { target.clone() };
             let loss = smoothed.mul(&log_probs).sum(class_dim as isize, false).neg();
             return reduce(loss, options.reduction);
         }

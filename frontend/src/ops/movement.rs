@@ -69,7 +69,9 @@ impl Tensor {
         if a == b {
             return self.clone();
         }
-        self.view_with_grad("TransposeBackward", self.layout().transpose(a, b), move |g| g.transpose(a as isize, b as isize))
+        self.view_with_grad("TransposeBackward", self.layout().transpose(a, b), move |g| {
+            g.transpose(a as isize, b as isize)
+        })
     }
 
     /// Transpose of a matrix (rank <= 2).
@@ -112,7 +114,11 @@ impl Tensor {
     /// Picks one index of `dim`, removing the dim (a view).
     pub fn select(&self, dim: isize, index: usize) -> Tensor {
         let d = self.norm_dim("select", dim);
-        assert!(index < self.shape()[d], "select: index {index} is out of range for dim {d} of size {}", self.shape()[d]);
+        assert!(
+            index < self.shape()[d],
+            "select: index {index} is out of range for dim {d} of size {}",
+            self.shape()[d]
+        );
         self.narrow(d as isize, index, 1).squeeze(d as isize)
     }
 

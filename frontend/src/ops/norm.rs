@@ -4,10 +4,10 @@
 //! itself is being recorded (`create_graph`), the statistics are recomputed from the input
 //! with tracked ops instead, so that second derivatives see their dependence on the input.
 
-use crate::autograd::{is_grad_enabled, record, Saved};
+use crate::autograd::{Saved, is_grad_enabled, record};
 use crate::tensor::Tensor;
 use ignis_ir::DType;
-use ignis_runtime::{cpu, Layout};
+use ignis_runtime::{Layout, cpu};
 
 impl Tensor {
     /// `exp(x) / sum(exp(x))` along `dim`.
@@ -53,11 +53,22 @@ impl Tensor {
 
     /// Normalizes over the trailing dims `normalized_shape` with the biased variance, then
     /// scales by `weight` and shifts by `bias`.
-    pub fn layer_norm(&self, normalized_shape: &[usize], weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f64) -> Tensor {
+    pub fn layer_norm(
+        &self,
+        normalized_shape: &[usize],
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Tensor {
         let axes = self.normalized_axes("layer_norm", normalized_shape, weight, bias);
         let x = self.float_input();
-        let (storage, mean, rstd) =
-            cpu::layer_norm(x.kernel_view(), axes.len(), weight.map(|w| w.kernel_view()), bias.map(|b| b.kernel_view()), eps);
+        let (storage, mean, rstd) = cpu::layer_norm(
+            x.kernel_view(),
+            axes.len(),
+            weight.map(|w| w.kernel_view()),
+            bias.map(|b| b.kernel_view()),
+            eps,
+        );
         let stats_shape = self.stats_shape(axes.len());
         let mean = Tensor::from_storage(mean, &stats_shape);
         let rstd = Tensor::from_storage(rstd, &stats_shape);
@@ -83,7 +94,9 @@ impl Tensor {
                 None => g.clone(),
             };
             // dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))
-            let gx = rstd.mul(&gxhat.sub(&gxhat.mean_dims(&axes, true)).sub(&xhat.mul(&gxhat.mul(&xhat).mean_dims(&axes, true))));
+            let gx = rstd.mul(
+                &gxhat.sub(&gxhat.mean_dims(&axes, true)).sub(&xhat.mul(&gxhat.mul(&xhat).mean_dims(&axes, true))),
+            );
             let lead_axes: Vec<isize> = (0..lead as isize).collect();
             let over_rows = |t: Tensor| if lead_axes.is_empty() { t } else { t.sum_dims(&lead_axes, false) };
             let mut grads = vec![Some(gx.to_dtype(xs.get().dtype()))];
@@ -109,7 +122,11 @@ impl Tensor {
         let lead = self.rank() - axes.len();
         record("RmsNormBackward", &inputs, storage, Layout::contiguous(self.shape()), move |g| {
             let x = xs.get();
-            let rstd = if is_grad_enabled() { x.square().mean_dims(&axes, true).add_scalar(eps).rsqrt() } else { rstd.clone() };
+            let rstd = if is_grad_enabled() {
+                x.square().mean_dims(&axes, true).add_scalar(eps).rsqrt()
+            } else {
+                rstd.clone()
+            };
             let compute = rstd.dtype();
             let (xc, g) = (x.to_dtype(compute), g.to_dtype(compute));
             let xhat = xc.mul(&rstd);
@@ -139,7 +156,13 @@ impl Tensor {
 
     /// Checks that `normalized_shape` ends the input's shape and matches the affine
     /// parameters; returns the normalized axes.
-    fn normalized_axes(&self, op: &str, normalized_shape: &[usize], weight: Option<&Tensor>, bias: Option<&Tensor>) -> Vec<isize> {
+    fn normalized_axes(
+        &self,
+        op: &str,
+        normalized_shape: &[usize],
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+    ) -> Vec<isize> {
         let n = normalized_shape.len();
         assert!(
             n >= 1 && n <= self.rank() && &self.shape()[self.rank() - n..] == normalized_shape,
@@ -148,7 +171,12 @@ impl Tensor {
         );
         for (what, t) in [("weight", weight), ("bias", bias)] {
             if let Some(t) = t {
-                assert_eq!(t.shape(), normalized_shape, "{op}: {what} {} must have shape {normalized_shape:?}", t.describe());
+                assert_eq!(
+                    t.shape(),
+                    normalized_shape,
+                    "{op}: {what} {} must have shape {normalized_shape:?}",
+                    t.describe()
+                );
             }
         }
         ((self.rank() - n) as isize..self.rank() as isize).collect()

@@ -1,10 +1,10 @@
 //! Reductions over dims and their gradients.
 
 use super::shape_or_panic;
-use crate::autograd::{record, Saved};
+use crate::autograd::{Saved, record};
 use crate::tensor::Tensor;
-use ignis_ir::{shape, DType, ReduceOp};
-use ignis_runtime::{cpu, Layout};
+use ignis_ir::{DType, ReduceOp, shape};
+use ignis_runtime::{Layout, cpu};
 
 impl Tensor {
     fn reduce_raw(&self, op: ReduceOp, dims: &[isize], keepdim: bool) -> (ignis_runtime::Storage, Layout, Vec<usize>) {

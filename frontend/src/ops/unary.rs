@@ -1,9 +1,9 @@
 //! Elementwise ops of one tensor and their gradients.
 
-use crate::autograd::{record, Saved};
+use crate::autograd::{Saved, record};
 use crate::tensor::Tensor;
 use ignis_ir::{DType, Scalar, UnaryOp};
-use ignis_runtime::{cpu, Layout};
+use ignis_runtime::{Layout, cpu};
 use std::f64::consts::{LN_2, PI};
 
 impl Tensor {
@@ -70,7 +70,9 @@ impl Tensor {
             LeakyRelu { slope } => self.leaky_relu(slope.to_f64()),
             Elu { alpha } => self.elu(alpha.to_f64()),
             Clamp { min, max } => self.clamp(min.map(|v| v.to_f64()), max.map(|v| v.to_f64())),
-            NanToNum { nan, posinf, neginf } => self.nan_to_num(nan.to_f64(), Some(posinf.to_f64()), Some(neginf.to_f64())),
+            NanToNum { nan, posinf, neginf } => {
+                self.nan_to_num(nan.to_f64(), Some(posinf.to_f64()), Some(neginf.to_f64()))
+            }
             LogicalNot => self.logical_not(),
             IsNan => self.isnan(),
             IsInf => self.isinf(),
@@ -135,7 +137,9 @@ impl Tensor {
     }
     pub fn erf(&self) -> Tensor {
         // d erf(x)/dx = 2/sqrt(pi) e^(-x^2)
-        self.unary_with_grad(UnaryOp::Erf, "ErfBackward", |g, x, _| g.mul(&x.square().neg().exp()).mul_scalar(2.0 / PI.sqrt()))
+        self.unary_with_grad(UnaryOp::Erf, "ErfBackward", |g, x, _| {
+            g.mul(&x.square().neg().exp()).mul_scalar(2.0 / PI.sqrt())
+        })
     }
     pub fn sigmoid(&self) -> Tensor {
         self.unary_with_grad(UnaryOp::Sigmoid, "SigmoidBackward", |g, _, y| g.mul(y).mul(&y.rsub_scalar(1.0)))
@@ -160,7 +164,8 @@ impl Tensor {
             let x2 = x.square();
             let t = x.add(&x.mul(&x2).mul_scalar(c)).mul_scalar(k).tanh();
             let left = t.add_scalar(1.0).mul_scalar(0.5);
-            let right = x.mul(&t.square().rsub_scalar(1.0)).mul(&x2.mul_scalar(3.0 * c).add_scalar(1.0)).mul_scalar(0.5 * k);
+            let right =
+                x.mul(&t.square().rsub_scalar(1.0)).mul(&x2.mul_scalar(3.0 * c).add_scalar(1.0)).mul_scalar(0.5 * k);
             g.mul(&left.add(&right))
         })
     }

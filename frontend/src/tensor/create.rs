@@ -4,7 +4,7 @@ use super::{IntoShape, Tensor};
 use crate::random::seed_offset_pair;
 use ignis_ir::{DType, Scalar};
 use ignis_runtime::cpu::fill_view;
-use ignis_runtime::{random, Element, Layout, Storage, View};
+use ignis_runtime::{Element, Layout, Storage, View, random};
 
 impl Tensor {
     /// A tensor holding `data` in row-major order with the given shape.
@@ -63,10 +63,7 @@ impl Tensor {
     /// `start, start + step, ...` up to but excluding `end`.
     pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Tensor {
         assert!(step != 0.0, "arange: step must be nonzero");
-        assert!(
-            (end - start) * step >= 0.0,
-            "arange: the range [{start}, {end}) cannot be walked with step {step}"
-        );
+        assert!((end - start) * step >= 0.0, "arange: the range [{start}, {end}) cannot be walked with step {step}");
         let n = ((end - start) / step).ceil().max(0.0) as usize;
         let values: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
         Tensor::from_vec(values, n).to_dtype(dtype)
@@ -124,7 +121,8 @@ impl Tensor {
         assert!(low < high, "randint: empty range [{low}, {high})");
         let u = Tensor::random(shape.into_shape(), DType::F64, random::fill_uniform);
         let span = (high - low) as f64;
-        let values: Vec<i64> = u.to_vec::<f64>().iter().map(|&x| low + ((x * span) as i64).min(high - low - 1)).collect();
+        let values: Vec<i64> =
+            u.to_vec::<f64>().iter().map(|&x| low + ((x * span) as i64).min(high - low - 1)).collect();
         Tensor::from_vec(values, u.dims())
     }
 

@@ -43,7 +43,13 @@ fn format_value(v: f64, style: &Style) -> String {
     }
     match style {
         Style::Int => format!("{}", v as i64),
-        Style::Bool => if v != 0.0 { "True".into() } else { "False".into() },
+        Style::Bool => {
+            if v != 0.0 {
+                "True".into()
+            } else {
+                "False".into()
+            }
+        }
         Style::WholeFloat => format!("{v:.0}."),
         Style::Fixed => format!("{v:.4}"),
         Style::Scientific => {
@@ -92,7 +98,16 @@ impl fmt::Display for Tensor {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write_dim(out: &mut String, texts: &[String], shape: &[usize], dim: usize, base: usize, width: usize, summarize: bool, indent: usize) {
+fn write_dim(
+    out: &mut String,
+    texts: &[String],
+    shape: &[usize],
+    dim: usize,
+    base: usize,
+    width: usize,
+    summarize: bool,
+    indent: usize,
+) {
     let n = shape[dim];
     let inner: usize = shape[dim + 1..].iter().product();
     out.push('[');

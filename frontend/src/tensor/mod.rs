@@ -128,7 +128,8 @@ impl Tensor {
 
     /// Resolves a possibly negative dim, panicking with the op's name when out of range.
     pub(crate) fn norm_dim(&self, op: &str, dim: isize) -> usize {
-        ignis_ir::shape::normalize_axis(dim, self.rank()).unwrap_or_else(|e| panic!("{op}: {e} (shape {})", self.describe()))
+        ignis_ir::shape::normalize_axis(dim, self.rank())
+            .unwrap_or_else(|e| panic!("{op}: {e} (shape {})", self.describe()))
     }
 
     /// `f32[2,3]`, the way messages spell a tensor.
@@ -206,7 +207,13 @@ impl Tensor {
 
     pub fn set_grad(&self, grad: Option<Tensor>) {
         if let Some(g) = &grad {
-            assert_eq!(g.shape(), self.shape(), "set_grad: gradient {} does not match tensor {}", g.describe(), self.describe());
+            assert_eq!(
+                g.shape(),
+                self.shape(),
+                "set_grad: gradient {} does not match tensor {}",
+                g.describe(),
+                self.describe()
+            );
         }
         *self.0.grad.lock().unwrap_or_else(|e| e.into_inner()) = grad;
     }

@@ -174,7 +174,12 @@ pub fn min_nan<T: PartialOrd + Copy>(a: T, b: T) -> T {
 
 /// Folds `map(x)` over `xs` with the associative `f`: lanes, then pairwise halves.
 #[inline]
-pub fn fold_map<T: Copy, A: Copy>(xs: &[T], identity: A, map: impl Fn(T) -> A + Copy, f: impl Fn(A, A) -> A + Copy) -> A {
+pub fn fold_map<T: Copy, A: Copy>(
+    xs: &[T],
+    identity: A,
+    map: impl Fn(T) -> A + Copy,
+    f: impl Fn(A, A) -> A + Copy,
+) -> A {
     if xs.len() > LEAF {
         // Split on a multiple of LANES so both halves keep whole vectors.
         let half = (xs.len() / 2).div_ceil(LANES) * LANES;

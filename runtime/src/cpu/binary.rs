@@ -3,11 +3,11 @@
 use super::copy::scalar_as;
 use crate::element::Element;
 use crate::layout::Layout;
-use crate::parallel::{SendPtr, ELEMENTWISE_GRAIN};
+use crate::parallel::{ELEMENTWISE_GRAIN, SendPtr};
 use crate::storage::{Storage, View};
 use crate::strided::Plan;
-use ignis_ir::{BinaryOp, DType, Scalar};
 use half::{bf16, f16};
+use ignis_ir::{BinaryOp, DType, Scalar};
 
 /// Arithmetic and comparison per element type.
 pub trait Arith: Element {
@@ -45,8 +45,20 @@ macro_rules! float_arith {
                         if r != 0.0 && (r < 0.0) != (b < 0.0) { r + b } else { r }
                     }
                     Pow => a.powf(b),
-                    Minimum => if a.is_nan() || b.is_nan() { <$t>::NAN } else { a.min(b) },
-                    Maximum => if a.is_nan() || b.is_nan() { <$t>::NAN } else { a.max(b) },
+                    Minimum => {
+                        if a.is_nan() || b.is_nan() {
+                            <$t>::NAN
+                        } else {
+                            a.min(b)
+                        }
+                    }
+                    Maximum => {
+                        if a.is_nan() || b.is_nan() {
+                            <$t>::NAN
+                        } else {
+                            a.max(b)
+                        }
+                    }
                     other => unreachable!("{} is not arithmetic", other.name()),
                 }
             }

@@ -6,7 +6,7 @@
 //! results do not depend on the thread count. f32 uses `exp_f32`'s polynomial in a form
 //! that vectorizes (`accumulate::exp_f32_vector`); half floats compute in f32.
 
-use super::accumulate::{combine_lanes, fold_map, max_nan, sum, Real, LANES, LEAF};
+use super::accumulate::{LANES, LEAF, Real, combine_lanes, fold_map, max_nan, sum};
 use super::copy::cast;
 use crate::layout::Layout;
 use crate::parallel::{self, SendPtr};
@@ -177,7 +177,12 @@ unsafe fn softmax_columns<T: Real>(x: &[T], y: *mut T, inner: usize, c0: usize, 
 }
 
 /// The normalized shape (the last `normalized` dims), rows before it, and its element count.
-fn normalized_split<'a>(name: &str, shape: &'a [usize], normalized: usize, dtype: DType) -> (&'a [usize], usize, usize) {
+fn normalized_split<'a>(
+    name: &str,
+    shape: &'a [usize],
+    normalized: usize,
+    dtype: DType,
+) -> (&'a [usize], usize, usize) {
     assert!(
         normalized <= shape.len(),
         "{name}(): cannot normalize the last {normalized} dims of a tensor of shape {shape:?}"
@@ -474,7 +479,13 @@ mod tests {
     }
 
     /// Layer norm in f64 of contiguous rows: (output, mean, rstd).
-    fn naive_layer_norm(x: &[f32], len: usize, w: Option<&[f32]>, b: Option<&[f32]>, eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    fn naive_layer_norm(
+        x: &[f32],
+        len: usize,
+        w: Option<&[f32]>,
+        b: Option<&[f32]>,
+        eps: f64,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let (mut out, mut means, mut rstds) = (vec![], vec![], vec![]);
         for row in x.chunks(len) {
             let mean = row.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
@@ -504,7 +515,8 @@ mod tests {
         let (s, l) = tensor(&[1.0f32, 3.0], &[1, 2]);
         let (ws, wl) = tensor(&[2.0f32, 3.0], &[2]);
         let (bs, bl) = tensor(&[0.5f32, 0.0], &[2]);
-        let (out, mean, rstd) = layer_norm(View::new(&s, &l), 1, Some(View::new(&ws, &wl)), Some(View::new(&bs, &bl)), 0.0);
+        let (out, mean, rstd) =
+            layer_norm(View::new(&s, &l), 1, Some(View::new(&ws, &wl)), Some(View::new(&bs, &bl)), 0.0);
         assert_eq!(out.to_vec::<f32>(), vec![-1.5, 3.0]);
         assert_eq!(mean.to_vec::<f32>(), vec![2.0]);
         assert_eq!(rstd.to_vec::<f32>(), vec![1.0]);

@@ -14,7 +14,7 @@
 //! Pieces are fixed by the problem size and combined in order, so results are bitwise
 //! identical for any thread count.
 
-use super::accumulate::{fold_map, max_nan, min_nan, tree, Arith, Real};
+use super::accumulate::{Arith, Real, fold_map, max_nan, min_nan, tree};
 use super::copy::{cast, contiguous};
 use crate::element::Element;
 use crate::layout::Layout;
@@ -441,7 +441,13 @@ fn float_stat(name: &str, x: View, axes: &[usize], keepdim: bool, f: impl Fn(Vie
 }
 
 /// Runs `pass(data, rows, len, out)` over `x` arranged as rows of reduced elements.
-fn rows_stat<T: Real>(x: View, axes: &[usize], keepdim: bool, empty: T, pass: impl FnOnce(&[T], usize, usize, &mut [T])) -> Storage {
+fn rows_stat<T: Real>(
+    x: View,
+    axes: &[usize],
+    keepdim: bool,
+    empty: T,
+    pass: impl FnOnce(&[T], usize, usize, &mut [T]),
+) -> Storage {
     let out_shape = ignis_ir::shape::reduce(x.shape(), axes, keepdim);
     let rows = ignis_ir::shape::numel(&out_shape);
     let len: usize = axes.iter().map(|&a| x.shape()[a]).product();

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::parallel;
-use half::{bf16, f16};
 use ReduceOp::*;
+use half::{bf16, f16};
 
 /// Deterministic values in [-1, 1) (xorshift), so failures reproduce.
 pub(crate) fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -59,8 +59,14 @@ fn naive(op: ReduceOp, values: &[f64]) -> f64 {
         Sum => values.iter().sum(),
         Mean => values.iter().sum::<f64>() / values.len() as f64,
         Prod => values.iter().product(),
-        Max => values.iter().copied().fold(f64::NEG_INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }),
-        Min => values.iter().copied().fold(f64::INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }),
+        Max => values
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }),
+        Min => values
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }),
         ArgMax => first_extreme(&|a, b| a > b),
         ArgMin => first_extreme(&|a, b| a < b),
         Any => values.iter().any(|&v| v != 0.0) as u8 as f64,
@@ -360,7 +366,8 @@ fn var_hand_worked_and_against_reference() {
 fn logsumexp_is_stable() {
     // log(e^0 + e^0) = ln 2; shifted by 1000 the naive form overflows, the shifted one
     // gives 1000 + ln 2; a row of -inf gives -inf, a +inf gives +inf.
-    let (s, l) = tensor(&[0.0f32, 0.0, 1000.0, 1000.0, f32::NEG_INFINITY, f32::NEG_INFINITY, 1.0, f32::INFINITY], &[4, 2]);
+    let (s, l) =
+        tensor(&[0.0f32, 0.0, 1000.0, 1000.0, f32::NEG_INFINITY, f32::NEG_INFINITY, 1.0, f32::INFINITY], &[4, 2]);
     let got = logsumexp(View::new(&s, &l), &[1], false).to_vec::<f32>();
     assert!((got[0] - std::f32::consts::LN_2).abs() < 1e-6);
     assert!((got[1] - (1000.0 + std::f32::consts::LN_2)).abs() < 1e-3);

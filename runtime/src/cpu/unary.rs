@@ -38,7 +38,13 @@ macro_rules! float_apply {
             Tanh => $tanh(x),
             Erf => $erf(x),
             Sigmoid => $sigmoid(x),
-            Relu => if x < 0.0 { 0.0 } else { x },
+            Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
             Gelu => 0.5 * x * (1.0 + $erf(x * std::f64::consts::FRAC_1_SQRT_2 as $t)),
             GeluTanh => $gelu_tanh(x),
             Silu => $silu(x),
@@ -48,12 +54,28 @@ macro_rules! float_apply {
             Ceil => x.ceil(),
             Round => x.round_ties_even(),
             Trunc => x.trunc(),
-            LeakyRelu { slope } => if x > 0.0 { x } else { x * slope.to_f64() as $t },
-            Elu { alpha } => if x > 0.0 { x } else { alpha.to_f64() as $t * x.exp_m1() },
+            LeakyRelu { slope } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    x * slope.to_f64() as $t
+                }
+            }
+            Elu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha.to_f64() as $t * x.exp_m1()
+                }
+            }
             Clamp { min, max } => {
                 let mut v = x;
-                if let Some(lo) = min { v = v.max(lo.to_f64() as $t) }
-                if let Some(hi) = max { v = v.min(hi.to_f64() as $t) }
+                if let Some(lo) = min {
+                    v = v.max(lo.to_f64() as $t)
+                }
+                if let Some(hi) = max {
+                    v = v.min(hi.to_f64() as $t)
+                }
                 if x.is_nan() { x } else { v }
             }
             NanToNum { nan, posinf, neginf } => {
@@ -167,18 +189,34 @@ trait Int: Element + Ord {
 macro_rules! int_impl {
     ($t:ty, signed) => {
         impl Int for $t {
-            fn neg(self) -> Self { self.wrapping_neg() }
-            fn abs(self) -> Self { self.wrapping_abs() }
-            fn sign(self) -> Self { self.signum() }
-            fn square(self) -> Self { self.wrapping_mul(self) }
+            fn neg(self) -> Self {
+                self.wrapping_neg()
+            }
+            fn abs(self) -> Self {
+                self.wrapping_abs()
+            }
+            fn sign(self) -> Self {
+                self.signum()
+            }
+            fn square(self) -> Self {
+                self.wrapping_mul(self)
+            }
         }
     };
     ($t:ty, unsigned) => {
         impl Int for $t {
-            fn neg(self) -> Self { self.wrapping_neg() }
-            fn abs(self) -> Self { self }
-            fn sign(self) -> Self { (self > 0) as $t }
-            fn square(self) -> Self { self.wrapping_mul(self) }
+            fn neg(self) -> Self {
+                self.wrapping_neg()
+            }
+            fn abs(self) -> Self {
+                self
+            }
+            fn sign(self) -> Self {
+                (self > 0) as $t
+            }
+            fn square(self) -> Self {
+                self.wrapping_mul(self)
+            }
         }
     };
 }
