@@ -10,6 +10,12 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Runtime(#[from] ignis_runtime::Error),
+    /// `load_state_dict` found missing, unexpected or mis-shaped keys.
+    #[error("load_state_dict: {0}")]
+    StateDict(String),
+    /// A weights file that cannot be read as what it claims to be.
+    #[error("{path}: {message}")]
+    Weights { path: PathBuf, message: String },
     #[error("{0}")]
     Msg(String),
 }

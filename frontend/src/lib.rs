@@ -6,9 +6,11 @@
 
 pub mod autograd;
 mod error;
+pub mod nn;
 mod ops;
 mod random;
 mod tensor;
+pub mod weights;
 
 pub use autograd::{NoGradGuard, enable_grad, is_grad_enabled, no_grad};
 pub use error::{Error, Result};

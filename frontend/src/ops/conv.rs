@@ -142,6 +142,65 @@ impl Tensor {
         self.unsqueeze(2).conv2d(&weight.unsqueeze(2), bias, &two_d).squeeze(2)
     }
 
+    /// Transposed 2-d convolution (the gradient of `conv2d` with respect to its input):
+    /// input `[N, C, H, W]`, weight `[C, O / groups, kH, kW]`, bias `[O]`. `output_padding`
+    /// adds rows and columns at the far edge to pick among the sizes a strided conv maps
+    /// to the same input size.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        options: &ConvOptions,
+        output_padding: [usize; 2],
+    ) -> Tensor {
+        assert!(self.rank() == 4, "conv_transpose2d: expected a [N, C, H, W] input, got {}", self.describe());
+        assert!(
+            weight.rank() == 4,
+            "conv_transpose2d: expected a [C, O/groups, kH, kW] weight, got {}",
+            weight.describe()
+        );
+        let (n, c, h, w) = (self.shape()[0], self.shape()[1], self.shape()[2], self.shape()[3]);
+        let g = options.groups;
+        assert!(
+            g > 0 && weight.shape()[0] == c && c % g == 0,
+            "conv_transpose2d: input {} and weight {} do not fit {g} groups (expected weight dim 0 = {c})",
+            self.describe(),
+            weight.describe()
+        );
+        let og = weight.shape()[1];
+        let kernel = [weight.shape()[2], weight.shape()[3]];
+        let out: Vec<usize> = (0..2)
+            .map(|i| {
+                let (s, p, d) = (options.stride[i], options.padding[i], options.dilation[i]);
+                assert!(
+                    output_padding[i] < s.max(d),
+                    "conv_transpose2d: output_padding {output_padding:?} must be smaller than stride or dilation"
+                );
+                let full = ([h, w][i] - 1) * s + d * (kernel[i] - 1) + output_padding[i] + 1;
+                assert!(full > 2 * p, "conv_transpose2d: padding {p} leaves no output for {}", self.describe());
+                full - 2 * p
+            })
+            .collect();
+        let k = og * kernel[0] * kernel[1];
+        // [g, C/g, O/g*k]^T @ [N, g, C/g, H*W] -> [N, g, O/g*k, H*W], then col2im.
+        let cols = weight.reshape([g, c / g, k]).transpose(1, 2).matmul(&self.reshape([n, g, c / g, h * w]));
+        let y = cols.reshape([n, g * k, h * w]).fold_windows(
+            &out,
+            &kernel,
+            &options.stride,
+            &options.padding,
+            &options.dilation,
+        );
+        match bias {
+            Some(b) => {
+                let o = og * g;
+                assert_eq!(b.shape(), &[o], "conv_transpose2d: bias must be [{o}], got {}", b.describe());
+                y.add(&b.reshape([1, o, 1, 1]))
+            }
+            None => y,
+        }
+    }
+
     fn check_plane_input(&self, op: &str) {
         assert!(self.rank() == 4, "{op}: expected a [N, C, H, W] input, got {}", self.describe());
     }

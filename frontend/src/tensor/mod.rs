@@ -121,6 +121,12 @@ impl Tensor {
         self.0.storage.same(&other.0.storage)
     }
 
+    /// A number that identifies this tensor handle (not its storage): clones of one handle
+    /// share it, views do not.
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// How many in-place writes the storage has seen.
     pub fn version(&self) -> u64 {
         self.0.storage.version()

@@ -1,0 +1,25 @@
+//! Neural-network building blocks in the manner of `torch.nn`: the `Module` trait, layers,
+//! initialisation and loss modules. Layers are thin: their maths is the tensor ops of
+//! `ops/`, so gradients come from those ops' rules.
+
+mod activation;
+mod container;
+mod conv;
+mod dropout;
+mod embedding;
+mod linear;
+mod module;
+mod norm;
+mod pool;
+
+pub mod init;
+
+pub use activation::{GELU, LeakyReLU, ReLU, SiLU, Sigmoid, Softmax, Tanh};
+pub use container::{ModuleList, Sequential};
+pub use conv::{Conv1d, Conv2d, ConvConfig, ConvTranspose2d};
+pub use dropout::Dropout;
+pub use embedding::Embedding;
+pub use linear::{Flatten, Identity, Linear};
+pub use module::{Entry, Module, StateDict};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
