@@ -10,6 +10,9 @@ pub enum Reduction {
     Mean,
     Sum,
     None,
+    /// The sum divided by the size of dim 0: the mathematically correct mean of
+    /// `kl_div` over a batch.
+    BatchMean,
 }
 
 fn reduce(loss: Tensor, reduction: Reduction) -> Tensor {
@@ -17,6 +20,10 @@ fn reduce(loss: Tensor, reduction: Reduction) -> Tensor {
         Reduction::Mean => loss.mean_all(),
         Reduction::Sum => loss.sum_all(),
         Reduction::None => loss,
+        Reduction::BatchMean => {
+            let batch = if loss.rank() == 0 { 1 } else { loss.shape()[0] };
+            loss.sum_all().div_scalar(batch as f64)
+        }
     }
 }
 
@@ -131,6 +138,52 @@ impl Tensor {
         }
     }
 
+    /// Mean (or sum) absolute error.
+    pub fn l1_loss(&self, target: &Tensor, reduction: Reduction) -> Tensor {
+        check_same_shape("l1_loss", self, target);
+        reduce(self.sub(target).abs(), reduction)
+    }
+
+    /// Squared error below `beta`, absolute error above it:
+    /// `0.5 d^2 / beta` where `|d| < beta`, else `|d| - 0.5 beta` (`beta = 0` is L1).
+    pub fn smooth_l1_loss(&self, target: &Tensor, reduction: Reduction, beta: f64) -> Tensor {
+        check_same_shape("smooth_l1_loss", self, target);
+        assert!(beta >= 0.0, "smooth_l1_loss: beta must be non-negative, got {beta}");
+        let d = self.sub(target).abs();
+        if beta == 0.0 {
+            return reduce(d, reduction);
+        }
+        let quadratic = d.square().mul_scalar(0.5 / beta);
+        let linear = d.sub_scalar(0.5 * beta);
+        reduce(d.lt_scalar(beta).where_(&quadratic, &linear), reduction)
+    }
+
+    /// Binary cross entropy of probabilities in `[0, 1]`; each log is clamped at -100 as in
+    /// PyTorch, so a confident wrong answer gives a large finite loss.
+    pub fn binary_cross_entropy(&self, target: &Tensor, reduction: Reduction) -> Tensor {
+        check_same_shape("binary_cross_entropy", self, target);
+        let log_p = self.log().clamp_min(-100.0);
+        let log_not_p = self.rsub_scalar(1.0).log().clamp_min(-100.0);
+        let loss = target.mul(&log_p).add(&target.rsub_scalar(1.0).mul(&log_not_p)).neg();
+        reduce(loss, reduction)
+    }
+
+    /// Kullback-Leibler divergence `target * (log target - input)` with `self` holding
+    /// log-probabilities; `log_target` says the target holds log-probabilities too. Use
+    /// `Reduction::BatchMean` for the true mean over a batch.
+    pub fn kl_div(&self, target: &Tensor, reduction: Reduction, log_target: bool) -> Tensor {
+        check_same_shape("kl_div", self, target);
+        let loss = if log_target {
+            target.exp().mul(&target.sub(self))
+        } else {
+            // 0 * log 0 counts as 0.
+            let positive = target.gt_scalar(0.0);
+            let safe_log = positive.where_(target, &target.ones_like()).log();
+            positive.where_(&target.mul(&safe_log.sub(self)), &target.zeros_like())
+        };
+        reduce(loss, reduction)
+    }
+
     /// Binary cross entropy on logits, computed stably:
     /// `max(x, 0) - x * y + log(1 + exp(-|x|))`.
     pub fn binary_cross_entropy_with_logits(&self, target: &Tensor, reduction: Reduction) -> Tensor {
@@ -158,4 +211,14 @@ impl Tensor {
         let keep = Tensor::rand(self.dims(), DType::F32).ge_scalar(p).to_dtype(self.dtype());
         self.mul(&keep).mul_scalar(1.0 / (1.0 - p))
     }
+}
+
+fn check_same_shape(op: &str, input: &Tensor, target: &Tensor) {
+    assert_eq!(
+        input.shape(),
+        target.shape(),
+        "{op}: input {} and target {} must have the same shape",
+        input.describe(),
+        target.describe()
+    );
 }
