@@ -236,7 +236,8 @@ fn custom_collate_receives_the_samples_of_each_batch() {
         })
         .build();
     let batches: Vec<(usize, i64)> = loader.iter().collect();
-    assert_eq!(batches, vec![(3, 0 + 1 + 2), (3, 3 + 4 + 5), (1, 6)]);
+    // Labels 0 + 1 + 2, 3 + 4 + 5 and 6.
+    assert_eq!(batches, vec![(3, 3), (3, 12), (1, 6)]);
 }
 
 /// A dataset of plain numbers, to check collation of tuples and loaders over any item type.
@@ -290,7 +291,7 @@ impl Dataset for Uneven {
     }
 
     fn get(&self, index: usize) -> Vec<Tensor> {
-        if index % 5 == 0 {
+        if index.is_multiple_of(5) {
             thread::sleep(Duration::from_micros(300));
         }
         self.loaded.fetch_add(1, Ordering::SeqCst);
@@ -449,4 +450,17 @@ fn split_subsets_load_through_workers() {
     let mut expected: Vec<i64> = parts[0].indices().iter().map(|&i| i as i64).collect();
     expected.sort();
     assert_eq!(seen, expected);
+}
+
+#[test]
+fn readme_data_example_runs() {
+    let n = 50;
+    let x = Tensor::zeros([n, 784], DType::F32);
+    let y = Tensor::arange(0.0, n as f64, 1.0, DType::I64);
+    let parts = random_split(TensorDataset::new(vec![x, y]), [0.9, 0.1], 42);
+    let train = DataLoader::builder(parts[0].clone()).batch_size(16).shuffle(true).num_workers(2).build();
+    let shapes: Vec<(Vec<usize>, Vec<usize>)> =
+        train.iter().map(|batch| (batch[0].shape().to_vec(), batch[1].shape().to_vec())).collect();
+    // 45 training samples: two batches of 16 and one of 13.
+    assert_eq!(shapes, vec![(vec![16, 784], vec![16]), (vec![16, 784], vec![16]), (vec![13, 784], vec![13])]);
 }

@@ -150,7 +150,7 @@ impl<D: Dataset + 'static, B: Send + 'static> DataLoader<D, B> {
     }
 }
 
-impl<'a, D: Dataset + 'static, B: Send + 'static> IntoIterator for &'a DataLoader<D, B> {
+impl<D: Dataset + 'static, B: Send + 'static> IntoIterator for &DataLoader<D, B> {
     type Item = B;
     type IntoIter = DataLoaderIter<B>;
 
