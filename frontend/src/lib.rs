@@ -5,6 +5,7 @@
 //! differentiable op records its vector-Jacobian rule, written once in terms of tensor ops.
 
 pub mod autograd;
+pub mod data;
 mod error;
 pub mod nn;
 mod ops;
