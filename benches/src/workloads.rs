@@ -2,7 +2,9 @@
 //! bytes each must move. Timing and reporting live elsewhere; nothing here measures.
 
 use clap::ValueEnum;
-use ignis::{DType, Tensor};
+use ignis::nn::{self, BlockConfig, Module, Sequential, TransformerBlock};
+use ignis::optim::{Sgd, SgdOptions};
+use ignis::{DType, Reduction, Tensor};
 
 /// Rows and columns of the W1-W3 inputs.
 pub const ROWS: usize = 4096;
@@ -11,6 +13,13 @@ pub const COLUMNS: usize = 1024;
 pub const MLP_BATCH: usize = 256;
 pub const MLP_WIDTH: usize = 1024;
 pub const MLP_HIDDEN: usize = 4096;
+/// W6's batch, sequence length, model width and heads.
+pub const BLOCK_BATCH: usize = 8;
+pub const BLOCK_SEQ: usize = 128;
+pub const BLOCK_WIDTH: usize = 256;
+pub const BLOCK_HEADS: usize = 4;
+/// W5's SGD learning rate.
+pub const LEARNING_RATE: f64 = 1e-3;
 /// Length of the W7 input.
 pub const TINY_LENGTH: usize = 64;
 const F32_BYTES: u64 = 4;
@@ -135,8 +144,29 @@ impl Workload {
                 let x = Tensor::randn([TINY_LENGTH], DType::F32);
                 Some(Prepared { call: Box::new(move || tiny_op_chain(&x)), bytes_moved: None })
             }
-            // W5 and W6 wait for `nn` modules and the optimizer.
-            Workload::W5 | Workload::W6f | Workload::W6b => None,
+            Workload::W5 => {
+                ignis::manual_seed(1);
+                let x = Tensor::randn([MLP_BATCH, MLP_WIDTH], DType::F32);
+                let target = Tensor::randn([MLP_BATCH, MLP_WIDTH], DType::F32);
+                let mut step = TrainingStep::new();
+                Some(Prepared { call: Box::new(move || step.run(&x, &target)), bytes_moved: None })
+            }
+            Workload::W6f => {
+                let (block, x) = transformer_block();
+                Some(Prepared { call: Box::new(move || ignis::no_grad(|| block.forward(&x))), bytes_moved: None })
+            }
+            Workload::W6b => {
+                let (block, x) = transformer_block();
+                Some(Prepared {
+                    call: Box::new(move || {
+                        block.zero_grad();
+                        let loss = block.forward(&x).square().mean_all();
+                        loss.backward();
+                        loss
+                    }),
+                    bytes_moved: None,
+                })
+            }
         }
     }
 }
@@ -186,6 +216,80 @@ pub fn mlp_forward(x: &Tensor, layers: &[Linear; 3]) -> Tensor {
     let hidden = layers[0].forward(x).gelu_tanh();
     let hidden = layers[1].forward(&hidden).gelu_tanh();
     layers[2].forward(&hidden)
+}
+
+/// W5's model: W4's MLP built from `nn::Linear` (weights `[out, in]` as in PyTorch), trained
+/// with MSE and SGD.
+pub struct TrainingStep {
+    model: Sequential,
+    optimizer: Sgd,
+}
+
+impl TrainingStep {
+    pub fn new() -> TrainingStep {
+        Self::with_sizes(MLP_WIDTH, MLP_HIDDEN)
+    }
+
+    /// The same model at other sizes (for tests).
+    pub fn with_sizes(width: usize, hidden: usize) -> TrainingStep {
+        let linear = |inputs: usize, outputs: usize| {
+            let weight = Tensor::randn([outputs, inputs], DType::F32).mul_scalar(1.0 / (inputs as f64).sqrt());
+            let bias = Tensor::randn([outputs], DType::F32).mul_scalar(0.01);
+            nn::Linear::from_weights(weight.requires_grad_(true), Some(bias.requires_grad_(true)))
+        };
+        let model = Sequential::new()
+            .add(linear(width, hidden))
+            .add(nn::GELU::tanh())
+            .add(linear(hidden, width))
+            .add(nn::GELU::tanh())
+            .add(linear(width, width));
+        let optimizer = Sgd::new(model.parameters(), SgdOptions { lr: LEARNING_RATE, ..Default::default() });
+        TrainingStep { model, optimizer }
+    }
+
+    /// One step: zero grads, forward, MSE loss, backward, SGD update; returns the loss.
+    pub fn run(&mut self, x: &Tensor, target: &Tensor) -> Tensor {
+        self.optimizer.zero_grad();
+        let loss = self.model.forward(x).mse_loss(target, Reduction::Mean);
+        loss.backward();
+        self.optimizer.step();
+        loss
+    }
+}
+
+impl Default for TrainingStep {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TrainingStep {
+    pub fn parameters(&self) -> Vec<Tensor> {
+        self.model.parameters()
+    }
+}
+
+/// W6's block (pre-LN, causal, 4 heads, MLP 4x with tanh GELU, no dropout) and its input,
+/// weights drawn as the peers drew them: randn / sqrt(fan_in), biases 0.01 randn.
+pub fn transformer_block() -> (TransformerBlock, Tensor) {
+    ignis::manual_seed(2);
+    let x = Tensor::randn([BLOCK_BATCH, BLOCK_SEQ, BLOCK_WIDTH], DType::F32);
+    let block = TransformerBlock::decoder(&BlockConfig::new(BLOCK_WIDTH, BLOCK_HEADS));
+    ignis::no_grad(|| {
+        for (name, p) in block.named_parameters() {
+            if name.starts_with("ln") {
+                continue;
+            }
+            let fan_in = *p.shape().last().expect("parameters have a dim");
+            let values = if name.ends_with("weight") {
+                Tensor::randn(p.shape(), DType::F32).mul_scalar(1.0 / (fan_in as f64).sqrt())
+            } else {
+                Tensor::randn(p.shape(), DType::F32).mul_scalar(0.01)
+            };
+            p.copy_(&values);
+        }
+    });
+    (block, x)
 }
 
 /// Rounds of W7's chain; each round is two ops.

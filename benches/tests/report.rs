@@ -57,12 +57,6 @@ fn json_file_write_reports_the_path_on_failure() {
 }
 
 #[test]
-fn workloads_without_eager_support_are_all_null() {
-    let row = measure_workload(Workload::W5, Some(1), &bandwidth());
-    assert_eq!(row, Row::empty("W5"));
-}
-
-#[test]
 fn measured_w7_has_an_eager_time_and_no_floor() {
     let row = measure_workload(Workload::W7, Some(2), &bandwidth());
     assert!(row.eager_ms.is_some_and(|ms| ms > 0.0));
