@@ -12,6 +12,8 @@ pub enum Error {
     Runtime(#[from] ignis_runtime::Error),
     #[error("{0}")]
     Msg(String),
+    #[error("optimizer state: {0}")]
+    Optimizer(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

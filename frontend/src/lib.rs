@@ -7,6 +7,7 @@
 pub mod autograd;
 mod error;
 mod ops;
+pub mod optim;
 mod random;
 mod tensor;
 
