@@ -246,6 +246,31 @@ fn sgd_step_is_exact_on_simple_values() {
 }
 
 #[test]
+fn a_gradient_aliasing_the_parameter_is_read_before_the_write() {
+    // The fused kernels need the gradient apart from what they write; this one takes the
+    // tensor-op path and still computes p - lr * p.
+    let p = f32s(&[1.0, 2.0], &[2]).requires_grad_(true);
+    let mut adam = Adam::new(vec![p.clone()], AdamOptions::default().lr(0.5));
+    let mut sgd = Sgd::new(vec![p.clone()], SgdOptions::default().lr(0.5).momentum(0.9));
+    p.set_grad(Some(p.detach()));
+    sgd.step();
+    assert_eq!(p.to_vec::<f32>(), vec![0.5, 1.0]);
+    // A momentum buffer handed back as the gradient takes the tensor-op path too, which
+    // (as PyTorch's `buf.mul_(momentum).add_(grad)`) sees the buffer already scaled.
+    let buffer = sgd.param_state(0, 0).unwrap().momentum_buffer.clone();
+    assert_eq!(buffer.to_vec::<f32>(), vec![1.0, 2.0]);
+    p.set_grad(Some(buffer.clone()));
+    sgd.step();
+    // buffer = 0.9 * [1, 2], doubled; p -= 0.5 * buffer
+    assert_eq!(buffer.to_vec::<f32>(), vec![1.8, 3.6]);
+    assert_eq!(p.to_vec::<f32>(), vec![0.5 - 0.9, 1.0 - 1.8]);
+    // Adam's first step moves each element by about lr against the gradient's sign.
+    p.set_grad(Some(p.detach()));
+    adam.step();
+    assert_close(&p.to_vec::<f64>(), &[-0.4 + 0.5, -0.8 + 0.5], 1e-6, "adam on an aliased gradient");
+}
+
+#[test]
 fn zero_grad_sets_every_gradient_to_none() {
     let p = f32s(&[1.0, 2.0], &[2]).requires_grad_(true);
     let q = f32s(&[3.0], &[1]).requires_grad_(true);

@@ -209,9 +209,12 @@ fn adam_update(mut h: AdamHyper, amsgrad: bool, param: &Tensor, grad: &Tensor, s
     h.step = s.step;
     let max_exp_avg_sq = if amsgrad { s.max_exp_avg_sq.as_ref() } else { None };
 
-    if fusable(param, grad) {
-        // SAFETY: the moments are the optimizer's own fresh storages, distinct from the
-        // parameter, whose storage `fusable` checked is not the gradient's.
+    let mut buffers = vec![&s.exp_avg, &s.exp_avg_sq];
+    buffers.extend(max_exp_avg_sq);
+    if fusable(param, grad, &buffers) {
+        // SAFETY: `fusable` checked that the gradient shares no storage with what the
+        // kernel writes; the moments are the optimizer's own storages, distinct from the
+        // parameter's and from each other.
         unsafe {
             let moments = AdamMoments {
                 exp_avg: f32_elements_mut(&s.exp_avg),

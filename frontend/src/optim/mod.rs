@@ -352,15 +352,16 @@ fn uninit_like(param: &Tensor) -> Tensor {
     Tensor::from_storage(Storage::uninit(param.dtype(), param.numel()), param.shape())
 }
 
-/// Whether a parameter and its gradient can take a fused f32 kernel: both contiguous
-/// f32, in different storages. State buffers are always fresh contiguous tensors of the
-/// parameter's dtype, so they qualify with it.
-fn fusable(param: &Tensor, grad: &Tensor) -> bool {
-    param.dtype() == DType::F32
-        && grad.dtype() == DType::F32
-        && param.is_contiguous()
-        && grad.is_contiguous()
+/// Whether a parameter, its gradient and its state can take a fused f32 kernel: all
+/// contiguous f32, and the gradient in none of the storages the kernel writes. (State
+/// buffers are the optimizer's own fresh tensors of the parameter's dtype and layout, so
+/// they never share the parameter's storage.)
+fn fusable(param: &Tensor, grad: &Tensor, state: &[&Tensor]) -> bool {
+    let f32_contiguous = |t: &Tensor| t.dtype() == DType::F32 && t.is_contiguous();
+    f32_contiguous(param)
+        && f32_contiguous(grad)
         && !param.shares_storage(grad)
+        && state.iter().all(|s| f32_contiguous(s) && !s.shares_storage(grad))
 }
 
 /// The elements of a contiguous f32 tensor.
@@ -377,7 +378,51 @@ fn f32_elements(t: &Tensor) -> &[f32] {
 unsafe fn f32_elements_mut(t: &Tensor) -> &mut [f32] {
     assert!(t.dtype() == DType::F32 && t.is_contiguous(), "fused update: expected a contiguous f32 tensor");
     t.storage().bump_version();
+    if t.numel() == 0 {
+        return &mut [];
+    }
     // SAFETY: a contiguous layout covers `offset..offset + numel` of its storage (Layout
     // invariant); exclusivity is the caller's promise.
     unsafe { std::slice::from_raw_parts_mut(t.storage().as_ptr::<f32>().add(t.storage_offset()), t.numel()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_lists_print_as_ranges_when_consecutive() {
+        assert_eq!(describe_indices(&[2, 3, 4]), "2..=4");
+        assert_eq!(describe_indices(&[]), "none");
+        assert_eq!(describe_indices(&[0, 2]), "[0, 2]");
+    }
+
+    #[test]
+    fn tensor_lerp_takes_pytorchs_two_forms() {
+        let start = Tensor::from_vec(vec![3.0f32, 3.0], [2]);
+        let end = Tensor::from_vec(vec![7.0f32, 7.0], [2]);
+        crate::no_grad(|| lerp_(&start, &end, 0.25));
+        assert_eq!(start.to_vec::<f32>(), vec![4.0, 4.0]);
+        crate::no_grad(|| lerp_(&start, &end, 1.0));
+        assert_eq!(start.to_vec::<f32>(), vec![7.0, 7.0]);
+        // Bit for bit what the fused kernels compute.
+        let (a, b) = (0.123_456_79f32, -9.876_543f32);
+        for w in [0.1, 0.3, 0.5, 0.8] {
+            let t = Tensor::from_vec(vec![a], [1]);
+            crate::no_grad(|| lerp_(&t, &Tensor::from_vec(vec![b], [1]), w));
+            assert_eq!(t.item::<f32>(), ignis_runtime::cpu::optim::lerp(a, b, w as f32), "weight {w}");
+        }
+    }
+
+    #[test]
+    fn fusable_wants_contiguous_f32_apart_from_the_gradient() {
+        let p = Tensor::zeros([2, 3], DType::F32);
+        let g = Tensor::ones([2, 3], DType::F32);
+        let buffer = Tensor::zeros([2, 3], DType::F32);
+        assert!(fusable(&p, &g, &[&buffer]));
+        assert!(!fusable(&p, &p.detach(), &[]));
+        assert!(!fusable(&p, &buffer, &[&buffer]));
+        assert!(!fusable(&p.t(), &g.t(), &[]));
+        assert!(!fusable(&p.to_dtype(DType::F64), &g.to_dtype(DType::F64), &[]));
+    }
 }

@@ -277,15 +277,22 @@ pub struct OneCycleLR {
 #[derive(Clone, Copy, Debug)]
 struct Phase {
     end: f64,
-    lr: (Level, Level),
-    momentum: (Level, Level),
+    lr: (Lr, Lr),
+    momentum: (Momentum, Momentum),
 }
 
+/// A group's lr end points: `max_lr / div_factor`, `max_lr`, and the final minimum.
 #[derive(Clone, Copy, Debug)]
-enum Level {
+enum Lr {
     Initial,
     Max,
     Min,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Momentum {
+    Base,
+    Max,
 }
 
 impl OneCycleLR {
@@ -319,17 +326,20 @@ impl OneCycleLR {
         }
         let total = o.total_steps as f64;
         let warm_end = o.pct_start * total - 1.0;
-        use Level::*;
         let phases = if o.three_phase {
             vec![
-                Phase { end: warm_end, lr: (Initial, Max), momentum: (Max, Min) },
-                Phase { end: 2.0 * o.pct_start * total - 2.0, lr: (Max, Initial), momentum: (Min, Max) },
-                Phase { end: total - 1.0, lr: (Initial, Min), momentum: (Max, Max) },
+                Phase { end: warm_end, lr: (Lr::Initial, Lr::Max), momentum: (Momentum::Max, Momentum::Base) },
+                Phase {
+                    end: 2.0 * o.pct_start * total - 2.0,
+                    lr: (Lr::Max, Lr::Initial),
+                    momentum: (Momentum::Base, Momentum::Max),
+                },
+                Phase { end: total - 1.0, lr: (Lr::Initial, Lr::Min), momentum: (Momentum::Max, Momentum::Max) },
             ]
         } else {
             vec![
-                Phase { end: warm_end, lr: (Initial, Max), momentum: (Max, Min) },
-                Phase { end: total - 1.0, lr: (Max, Min), momentum: (Min, Max) },
+                Phase { end: warm_end, lr: (Lr::Initial, Lr::Max), momentum: (Momentum::Max, Momentum::Base) },
+                Phase { end: total - 1.0, lr: (Lr::Max, Lr::Min), momentum: (Momentum::Base, Momentum::Max) },
             ]
         };
         start(opt, |progress| OneCycleLR { options, lrs, phases, progress })
@@ -363,17 +373,17 @@ impl LrScheduler for OneCycleLR {
             .iter()
             .map(|&(initial, max, min)| {
                 let level = |l| match l {
-                    Level::Initial => initial,
-                    Level::Max => max,
-                    Level::Min => min,
+                    Lr::Initial => initial,
+                    Lr::Max => max,
+                    Lr::Min => min,
                 };
                 anneal.between(level(phase.lr.0), level(phase.lr.1), pct)
             })
             .collect();
         if self.options.cycle_momentum {
-            let level = |l| match l {
-                Level::Initial | Level::Max => self.options.max_momentum,
-                Level::Min => self.options.base_momentum,
+            let level = |m| match m {
+                Momentum::Base => self.options.base_momentum,
+                Momentum::Max => self.options.max_momentum,
             };
             let momentum = anneal.between(level(phase.momentum.0), level(phase.momentum.1), pct);
             for g in 0..opt.num_groups() {

@@ -138,7 +138,8 @@ impl UpdateRule for SgdRule {
     type State = SgdState;
 
     fn update(o: &SgdOptions, param: &Tensor, grad: &Tensor, state: &mut Option<SgdState>) {
-        if fusable(param, grad) {
+        let buffer = state.as_ref().map(|s| &s.momentum_buffer);
+        if fusable(param, grad, buffer.as_slice()) {
             let hyper = SgdHyper {
                 lr: o.lr,
                 momentum: o.momentum,
@@ -151,9 +152,9 @@ impl UpdateRule for SgdRule {
             let buffer = (o.momentum != 0.0).then(|| {
                 &state.get_or_insert_with(|| SgdState { momentum_buffer: uninit_like(param) }).momentum_buffer
             });
-            // SAFETY: the parameter and its momentum buffer are different storages (the
-            // buffer is the optimizer's own), and `fusable` checked the gradient is not
-            // the parameter's storage; nothing else touches them during the call.
+            // SAFETY: `fusable` checked that the gradient shares no storage with what the
+            // kernel writes; the parameter and its buffer are different storages, and
+            // nothing else touches them during the call.
             unsafe {
                 let buffer = match buffer {
                     None => MomentumBuffer::None,

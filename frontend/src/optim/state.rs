@@ -122,3 +122,52 @@ pub(crate) fn parse_indices(key: &str, text: &str) -> Result<Vec<usize>> {
 pub(crate) fn keys_under<'a>(state: &'a OptimizerState, prefix: &'a str) -> impl Iterator<Item = &'a String> + 'a {
     state.tensors.keys().chain(state.metadata.keys()).filter(move |k| k.starts_with(prefix))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ignis_ir::DType;
+
+    fn state() -> OptimizerState {
+        let mut s = OptimizerState::default();
+        StateWriter::new(&mut s, "state.0".into()).value("step", 3u64);
+        StateWriter::new(&mut s, "state.0".into()).tensor("sum", &Tensor::zeros([2], DType::F64));
+        s
+    }
+
+    #[test]
+    fn values_and_tensors_round_trip_under_their_prefix() {
+        let s = state();
+        assert_eq!(s.metadata["state.0.step"], "3");
+        let reader = StateReader::new(&s, "state.0".into());
+        assert_eq!(reader.value::<u64>("step").unwrap(), 3);
+        assert_eq!(reader.optional_value::<f64>("lr").unwrap(), None);
+        // Cast to the parameter's dtype, in a storage of its own.
+        let param = Tensor::ones([2], DType::F32);
+        let sum = reader.tensor_like("sum", &param).unwrap();
+        assert_eq!(sum.dtype(), DType::F32);
+        assert!(!sum.shares_storage(&s.tensors["state.0.sum"]));
+    }
+
+    #[test]
+    fn readers_name_the_key_they_could_not_use() {
+        let s = state();
+        let reader = StateReader::new(&s, "state.0".into());
+        let err = reader.value::<bool>("step").unwrap_err().to_string();
+        assert_eq!(err, "optimizer state: state.0.step: cannot parse \"3\" as bool");
+        let err = reader.tensor_like("exp_avg", &Tensor::ones([2], DType::F32)).unwrap_err().to_string();
+        assert_eq!(err, "optimizer state: missing tensor state.0.exp_avg");
+        let err = reader.tensor_like("sum", &Tensor::ones([3], DType::F32)).unwrap_err().to_string();
+        assert_eq!(err, "optimizer state: state.0.sum has shape [2], but its parameter is f32[3]");
+    }
+
+    #[test]
+    fn group_indices_parse() {
+        assert_eq!(parse_indices("k", "0,1, 2").unwrap(), vec![0, 1, 2]);
+        assert_eq!(parse_indices("k", "").unwrap(), Vec::<usize>::new());
+        assert_eq!(
+            parse_indices("k", "0,x").unwrap_err().to_string(),
+            "optimizer state: k: cannot parse \"0,x\" as indices"
+        );
+    }
+}
