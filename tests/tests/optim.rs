@@ -340,6 +340,31 @@ fn large_parameters_take_the_fused_kernels_and_agree_with_tensor_ops() {
     }
 }
 
+#[test]
+fn readme_example_trains() {
+    // The README's optim example, with data it can fit: y = x @ [1, -2, 0.5] + 0.25.
+    let x = f32s(&[1.0, 2.0, -1.0, 0.5, -1.0, 2.0, -1.5, 0.25, 1.0, 2.0, 1.0, 0.5], &[4, 3]);
+    let y = x.matmul(&f32s(&[1.0, -2.0, 0.5], &[3, 1])).add_scalar(0.25);
+    let w = Tensor::zeros([3, 1], DType::F32).requires_grad_(true);
+    let b = Tensor::zeros([1], DType::F32).requires_grad_(true);
+    let loss = || x.matmul(&w).add(&b).sub(&y).square().mean_all().item_f64();
+    let initial = loss();
+
+    let mut opt = Sgd::new(vec![w.clone(), b.clone()], SgdOptions::default().lr(0.1).momentum(0.9));
+    let warmup = LinearLR::new(&mut opt, 0.1, 1.0, 5);
+    let cosine = CosineAnnealingLR::new(&mut opt, 95, 0.0);
+    let mut schedule = SequentialLR::new(&mut opt, vec![Box::new(warmup), Box::new(cosine)], vec![5]);
+    for _ in 0..100 {
+        opt.zero_grad();
+        x.matmul(&w).add(&b).sub(&y).square().mean_all().backward();
+        ignis::optim::clip_grad_norm_(&[w.clone(), b.clone()], 1.0, 2.0);
+        opt.step();
+        schedule.step(&mut opt);
+    }
+    assert!(loss() < initial * 1e-3, "loss went from {initial} to {}", loss());
+    assert_eq!(opt.lr(0), 0.0, "the cosine ends at eta_min");
+}
+
 // ---------------------------------------------------------------------------------------
 // Construction errors
 
