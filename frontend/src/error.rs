@@ -18,6 +18,8 @@ pub enum Error {
     Weights { path: PathBuf, message: String },
     #[error("{0}")]
     Msg(String),
+    #[error("optimizer state: {0}")]
+    Optimizer(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -9,6 +9,7 @@ pub mod data;
 mod error;
 pub mod nn;
 mod ops;
+pub mod optim;
 mod random;
 mod tensor;
 pub mod weights;

@@ -14,6 +14,7 @@ pub mod math;
 pub mod matmul;
 pub mod movement;
 pub mod norm;
+pub mod optim;
 pub mod pool;
 pub mod reduce;
 pub mod testing;
