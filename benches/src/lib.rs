@@ -63,15 +63,11 @@ pub fn run(args: &Args) -> Result<()> {
 pub fn measure_workload(workload: Workload, iterations: Option<usize>, bandwidth: &bandwidth::Bandwidth) -> Row {
     let mut row = Row::empty(workload.name());
     let calls = iterations.unwrap_or_else(|| workload.default_iterations());
-    // Inference-style timing: nothing here needs gradients, and recording them would time
-    // the autograd graph rather than the kernels.
-    ignis::no_grad(|| {
-        if let Some(mut prepared) = workload.prepare_eager() {
-            let timing = timing::time_calls(workload.warmup_calls(), calls, &mut prepared.call);
-            row.eager_ms = Some(timing.median_ms);
-            row.floor_ms = prepared.bytes_moved.map(|bytes| bandwidth.floor_ms(bytes));
-        }
-    });
+    if let Some(mut prepared) = workload.prepare_eager() {
+        let timing = timing::time_calls(workload.warmup_calls(), calls, &mut prepared.call);
+        row.eager_ms = Some(timing.median_ms);
+        row.floor_ms = prepared.bytes_moved.map(|bytes| bandwidth.floor_ms(bytes));
+    }
     row
 }
 

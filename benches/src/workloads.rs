@@ -3,7 +3,7 @@
 
 use clap::ValueEnum;
 use ignis::nn::{self, BlockConfig, Module, Sequential, TransformerBlock};
-use ignis::optim::{Sgd, SgdOptions};
+use ignis::optim::{Optimizer, Sgd, SgdOptions};
 use ignis::{DType, Reduction, Tensor};
 
 /// Rows and columns of the W1-W3 inputs.
@@ -108,7 +108,7 @@ impl Workload {
                 let w = Tensor::randn([ROWS, COLUMNS], DType::F32);
                 let b = Tensor::randn([ROWS, COLUMNS], DType::F32);
                 Some(Prepared {
-                    call: Box::new(move || elementwise_chain(&x, &w, &b)),
+                    call: inference(move || elementwise_chain(&x, &w, &b)),
                     bytes_moved: Some(4 * matrix_bytes),
                 })
             }
@@ -120,14 +120,14 @@ impl Workload {
                 let weight = Tensor::randn([COLUMNS], DType::F32).mul_scalar(0.1).add_scalar(1.0);
                 let bias = Tensor::randn([COLUMNS], DType::F32).mul_scalar(0.1);
                 Some(Prepared {
-                    call: Box::new(move || layer_norm(&x, &weight, &bias)),
+                    call: inference(move || layer_norm(&x, &weight, &bias)),
                     bytes_moved: Some(2 * matrix_bytes + 2 * row_bytes),
                 })
             }
             Workload::W3 => {
                 ignis::manual_seed(0);
                 let x = Tensor::randn([ROWS, COLUMNS], DType::F32);
-                Some(Prepared { call: Box::new(move || softmax(&x)), bytes_moved: Some(2 * matrix_bytes) })
+                Some(Prepared { call: inference(move || softmax(&x)), bytes_moved: Some(2 * matrix_bytes) })
             }
             Workload::W4 => {
                 ignis::manual_seed(1);
@@ -137,12 +137,12 @@ impl Workload {
                     Linear::random(MLP_HIDDEN, MLP_WIDTH),
                     Linear::random(MLP_WIDTH, MLP_WIDTH),
                 ];
-                Some(Prepared { call: Box::new(move || mlp_forward(&x, &layers)), bytes_moved: None })
+                Some(Prepared { call: inference(move || mlp_forward(&x, &layers)), bytes_moved: None })
             }
             Workload::W7 => {
                 ignis::manual_seed(3);
                 let x = Tensor::randn([TINY_LENGTH], DType::F32);
-                Some(Prepared { call: Box::new(move || tiny_op_chain(&x)), bytes_moved: None })
+                Some(Prepared { call: inference(move || tiny_op_chain(&x)), bytes_moved: None })
             }
             Workload::W5 => {
                 ignis::manual_seed(1);
@@ -153,7 +153,7 @@ impl Workload {
             }
             Workload::W6f => {
                 let (block, x) = transformer_block();
-                Some(Prepared { call: Box::new(move || ignis::no_grad(|| block.forward(&x))), bytes_moved: None })
+                Some(Prepared { call: inference(move || block.forward(&x)), bytes_moved: None })
             }
             Workload::W6b => {
                 let (block, x) = transformer_block();
@@ -169,6 +169,12 @@ impl Workload {
             }
         }
     }
+}
+
+/// A forward-only call, timed without recording autograd (as the peers time it under
+/// `torch.no_grad()`).
+fn inference(f: impl Fn() -> Tensor + 'static) -> Box<dyn FnMut() -> Tensor> {
+    Box::new(move || ignis::no_grad(&f))
 }
 
 /// W1: `gelu_tanh(x * w + b)`, three eager ops.
