@@ -6,6 +6,7 @@
 
 pub mod autograd;
 mod error;
+pub mod models;
 pub mod nn;
 mod ops;
 mod random;
