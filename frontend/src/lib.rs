@@ -7,6 +7,7 @@
 pub mod autograd;
 pub mod data;
 mod error;
+pub mod models;
 pub mod nn;
 mod ops;
 pub mod optim;
