@@ -153,11 +153,12 @@ fn loss_on(model: &CharGpt, x: &Tensor, y: &Tensor) -> Tensor {
 fn validation_loss(model: &CharGpt, data: &Tensor, batch: usize, context: usize) -> f64 {
     model.eval();
     let loss = no_grad(|| {
-        (0..4).map(|_| {
-            let (x, y) = sample_batch(data, batch, context);
-            loss_on(model, &x, &y).item_f64()
-        })
-        .sum::<f64>()
+        (0..4)
+            .map(|_| {
+                let (x, y) = sample_batch(data, batch, context);
+                loss_on(model, &x, &y).item_f64()
+            })
+            .sum::<f64>()
             / 4.0
     });
     model.train();

@@ -143,7 +143,8 @@ fn main() {
     let splits = random_split(TensorDataset::new(vec![x, y]), [0.8, 0.2], options.seed);
     let (train_set, test_set) = (&splits[0], &splits[1]);
     let to_tensors = |set: &ignis::data::Subset<TensorDataset>| {
-        let index = Tensor::from_vec(set.indices().iter().map(|&i| i as i64).collect::<Vec<_>>(), [set.indices().len()]);
+        let index =
+            Tensor::from_vec(set.indices().iter().map(|&i| i as i64).collect::<Vec<_>>(), [set.indices().len()]);
         let all = set.dataset().tensors();
         (all[0].index_select(0, &index), all[1].index_select(0, &index))
     };

@@ -204,6 +204,11 @@ fn matmul_and_linear() {
     for (sa, sb) in cases {
         check("matmul", |xs| xs[0].matmul(&xs[1]), &[randn(sa), randn(sb)]);
     }
+    check(
+        "batched lhs view by a shared matrix",
+        |xs| xs[0].transpose(0, 1).matmul(&xs[1]),
+        &[randn(&[3, 2, 3]), randn(&[3, 2])],
+    );
     check("matmul of transposed", |xs| xs[0].t().matmul(&xs[1].t()), &[randn(&[3, 2]), randn(&[4, 3])]);
     check("linear", |xs| xs[0].linear(&xs[1], Some(&xs[2])), &[randn(&[2, 3]), randn(&[4, 3]), randn(&[4])]);
 }

@@ -29,9 +29,30 @@ impl Tensor {
         let (want_a, want_b) = (self.requires_grad(), other.requires_grad());
         let (xa, xb) = (Saved::new("MmBackward", self), Saved::new("MmBackward", other));
         record("MmBackward", &[self, other], storage, Layout::contiguous(&out_shape), move |g| {
+            let (a, b) = (xa.get(), xb.get());
             vec![
-                want_a.then(|| sum_to(&g.matmul(&xb.get().mt()), &sa.0, sa.1)),
-                want_b.then(|| sum_to(&xa.get().mt().matmul(g), &sb.0, sb.1)),
+                want_a.then(|| {
+                    if is_column_major(&a) && b.rank() == 2 {
+                        // Keep the gradient in the operand's layout, so that the transpose
+                        // that made it (a weight's `t()`) hands back a contiguous gradient.
+                        sum_to(&b.matmul(&g.mt()).mt(), &sa.0, sa.1)
+                    } else {
+                        sum_to(&g.matmul(&b.mt()), &sa.0, sa.1)
+                    }
+                }),
+                want_b.then(|| {
+                    if b.rank() == 2 {
+                        // A matrix shared by every batch (a weight): one product over all
+                        // rows rather than a batched product summed afterwards.
+                        let (k, n) = (a.shape()[a.rank() - 1], g.shape()[g.rank() - 1]);
+                        let rows = if k == 0 { 0 } else { a.numel() / k };
+                        let (a2, g2) = (a.reshape([rows, k]), g.reshape([rows, n]));
+                        let grad = if is_column_major(&b) { g2.mt().matmul(&a2).mt() } else { a2.mt().matmul(&g2) };
+                        sum_to(&grad, &sb.0, sb.1)
+                    } else {
+                        sum_to(&a.mt().matmul(g), &sb.0, sb.1)
+                    }
+                }),
             ]
         })
     }
@@ -44,4 +65,9 @@ impl Tensor {
             None => y,
         }
     }
+}
+
+/// A 2-d tensor laid out column by column: the transpose of a contiguous matrix.
+fn is_column_major(t: &Tensor) -> bool {
+    t.rank() == 2 && t.shape()[0] > 1 && t.shape()[1] > 1 && t.strides() == [1, t.shape()[0] as isize]
 }

@@ -19,6 +19,9 @@ use smallvec::SmallVec;
 /// `examples/matmul_gflops --threads 1|2` on a quiet machine.
 pub const GEMM_THREADING_THRESHOLD: usize = 1 << 20;
 
+/// Multiply-adds per piece when one large product is cut into bands for threads.
+const GEMM_PIECE_WORK: usize = 1 << 26;
+
 /// Multiply-adds per task when a batch of small products is split across threads.
 const BATCH_GRAIN_WORK: usize = 1 << 17;
 
@@ -67,7 +70,36 @@ impl Plan {
             lhs_batch_strides.push(if ld == 1 { 0 } else { ls });
             rhs_batch_strides.push(if rd == 1 { 0 } else { rs });
         }
-        Plan { batch, lhs_batch_strides, rhs_batch_strides, m, n, k, lhs_rs, lhs_cs, rhs_rs, rhs_cs }
+        let plan = Plan { batch, lhs_batch_strides, rhs_batch_strides, m, n, k, lhs_rs, lhs_cs, rhs_rs, rhs_cs };
+        plan.fold_batch_into_rows()
+    }
+
+    /// `[B.., m, k] @ [k, n]` (the rhs shared by every batch) is one `[B*m, k] @ [k, n]`
+    /// product when the lhs rows of consecutive batches are evenly spaced: one large gemm
+    /// instead of many small ones that each re-pack the same rhs. The output layout
+    /// `[B.., m, n]` is the same either way.
+    fn fold_batch_into_rows(self) -> Plan {
+        if self.batch.is_empty() || self.rhs_batch_strides.iter().any(|&s| s != 0) {
+            return self;
+        }
+        let mut expected = self.lhs_rs * self.m as isize;
+        for (&d, &stride) in self.batch.iter().zip(&self.lhs_batch_strides).rev() {
+            if d == 1 {
+                continue;
+            }
+            if stride != expected || self.m == 0 {
+                return self;
+            }
+            expected = stride * d as isize;
+        }
+        let rows = self.batch_count() * self.m;
+        Plan {
+            batch: Dims::new(),
+            lhs_batch_strides: SmallVec::new(),
+            rhs_batch_strides: SmallVec::new(),
+            m: rows,
+            ..self
+        }
     }
 
     fn batch_count(&self) -> usize {
@@ -132,24 +164,34 @@ fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usiz
     let rhs = SendPtr(rhs as *mut T);
     let batches = plan.batch_count();
     let matrix = plan.m * plan.n;
-    let run = |batch: usize, parallelism: gemm::Parallelism| {
+    let split = Split::of(plan);
+    let run = |task: usize| {
+        let (batch, piece) = (task / split.pieces, task % split.pieces);
         let (lo, ro) = plan.offsets(batch);
+        let (start, len) = split.range(piece);
+        // A piece is a band of rows (split along m) or columns (along n) of the product.
+        let (m, n, dst_offset, lhs_offset, rhs_offset) = if split.along_rows {
+            (len, plan.n, start * plan.n, start as isize * plan.lhs_rs, 0)
+        } else {
+            (plan.m, len, start, 0, start as isize * plan.rhs_cs)
+        };
         // SAFETY: the operand offsets come from their layouts, which lie within their
-        // storages; the destination is a disjoint m x n block of fresh storage; gemm reads
-        // only `m*k` and `k*n` elements at the given strides.
+        // storages, and a piece only narrows the rows of lhs or the columns of rhs; the
+        // destination is a disjoint band of this batch's m x n block of fresh storage;
+        // gemm reads only the piece's elements at the given strides.
         unsafe {
             gemm::gemm(
-                plan.m,
-                plan.n,
+                m,
+                n,
                 plan.k,
-                dst.get().add(batch * matrix),
+                dst.get().add(batch * matrix + dst_offset),
                 1,
                 plan.n as isize,
                 false,
-                lhs.get().offset(lo) as *const T,
+                lhs.get().offset(lo + lhs_offset) as *const T,
                 plan.lhs_cs,
                 plan.lhs_rs,
-                rhs.get().offset(ro) as *const T,
+                rhs.get().offset(ro + rhs_offset) as *const T,
                 plan.rhs_cs,
                 plan.rhs_rs,
                 T::zero(),
@@ -157,32 +199,52 @@ fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usiz
                 false,
                 false,
                 false,
-                parallelism,
+                gemm::Parallelism::None,
             )
         }
     };
-    let threads = parallel::num_threads();
-    let work = plan.work();
-    // Whole matrices per thread need no synchronization inside gemm, so they win whenever
-    // there are enough of them to balance (or each is too small to split).
-    let split_batches = work < GEMM_THREADING_THRESHOLD || batches >= 4 * threads;
-    if threads > 1 && !split_batches {
-        // A few large products: gemm splits each one across the pool.
-        parallel::pool().install(|| {
-            for batch in 0..batches {
-                run(batch, gemm::Parallelism::Rayon(threads));
-            }
-        });
-    } else {
-        // Small products, or many: whole matrices per task, gemm single-threaded.
-        let grain = (BATCH_GRAIN_WORK / work.max(1)).max(1);
-        parallel::parallel_for(batches, grain, |start, end| {
-            for batch in start..end {
-                run(batch, gemm::Parallelism::None);
-            }
-        });
-    }
+    // Tasks are fixed by the problem's size, never by the thread count, so every thread
+    // count computes the same pieces with the same (single-threaded) gemm calls. Splitting
+    // ourselves rather than letting gemm split a product keeps both cores busy for shapes
+    // where gemm's own split leaves one idle (k of a few hundred, a wide output).
+    let tasks = batches * split.pieces;
+    let grain = (BATCH_GRAIN_WORK / (plan.work() / split.pieces).max(1)).max(1);
+    parallel::parallel_for(tasks, grain, |start, end| {
+        for task in start..end {
+            run(task);
+        }
+    });
     out
+}
+
+/// How one product is cut into independent bands for threads.
+struct Split {
+    along_rows: bool,
+    pieces: usize,
+    /// Rows (or columns) per piece; the last piece takes the remainder.
+    band: usize,
+    dim: usize,
+}
+
+impl Split {
+    /// Products above the threading threshold are cut along their larger output dim into
+    /// a few bands (each re-packs the operand it shares, so there are few), never thinner
+    /// than `MIN_BAND`.
+    fn of(plan: &Plan) -> Split {
+        const MIN_BAND: usize = 64;
+        const MAX_PIECES: usize = 2;
+        let along_rows = plan.m >= plan.n;
+        let dim = if along_rows { plan.m } else { plan.n };
+        let work = plan.work();
+        let wanted = if work < GEMM_THREADING_THRESHOLD { 1 } else { (work / GEMM_PIECE_WORK).clamp(2, MAX_PIECES) };
+        let pieces = wanted.min(dim / MIN_BAND).max(1);
+        Split { along_rows, pieces, band: dim.div_ceil(pieces), dim }
+    }
+
+    fn range(&self, piece: usize) -> (usize, usize) {
+        let start = piece * self.band;
+        (start, self.band.min(self.dim - start))
+    }
 }
 
 /// f16 and bf16: widened to f32, multiplied by `gemm`, rounded back once.
@@ -450,6 +512,31 @@ mod tests {
             for (i, x) in got.iter().enumerate() {
                 assert!((x - one[i % n]).abs() < 1e-9, "{dtype} at {i}: {x} vs {}", one[i % n]);
             }
+        }
+    }
+
+    #[test]
+    fn a_shared_rhs_folds_evenly_spaced_batches_into_rows() {
+        let rhs = Layout::contiguous(&[4, 5]);
+        let folded = Plan::new(&Layout::contiguous(&[2, 3, 3, 4]), &rhs);
+        assert!(folded.batch.is_empty());
+        assert_eq!(folded.m, 18);
+        // Batches that are not evenly spaced rows keep one product per batch.
+        let permuted = Layout::contiguous(&[3, 2, 4]).transpose(0, 1);
+        assert_eq!(Plan::new(&permuted, &rhs).batch.as_slice(), &[2]);
+        let batched_rhs = Layout::contiguous(&[2, 4, 5]);
+        assert_eq!(Plan::new(&Layout::contiguous(&[2, 3, 4]), &batched_rhs).batch.as_slice(), &[2]);
+        // Either way the values are those of the naive loops.
+        let mut g = 21;
+        let data = random(&mut g, &[3, 2, 4]);
+        let bm = random(&mut g, &[4, 5]);
+        let (sa, sb) = (storage_of(DType::F32, &data), storage_of(DType::F32, &bm));
+        let (out, shape) = matmul(View::new(&sa, &permuted), View::new(&sb, &rhs));
+        let (expected, _) = reference(&values(View::new(&sa, &permuted)), &[2, 3, 4], &bm, &[4, 5]);
+        assert_eq!(shape.as_slice(), &[2, 3, 5]);
+        let got = values(View::new(&out, &Layout::contiguous(&shape)));
+        for (x, y) in got.iter().zip(&expected) {
+            assert!((x - y).abs() < 1e-9, "{x} vs {y}");
         }
     }
 
