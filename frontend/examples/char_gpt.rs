@@ -30,7 +30,7 @@ struct Options {
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
-        steps: 600,
+        steps: 1200,
         batch: 32,
         context: 64,
         plot: PathBuf::from("char_gpt_loss.svg"),

@@ -243,3 +243,22 @@ fn pooling_and_activation_modules_apply_their_ops() {
     assert!((GELU::default().forward(&v).to_vec::<f32>()[2] - 1.9544997).abs() < 1e-6);
     assert!((GELU::tanh().forward(&v).to_vec::<f32>()[2] - 1.9545977).abs() < 1e-6);
 }
+
+#[test]
+fn readme_nn_example_runs() -> ignis::Result<()> {
+    use ignis::nn::{self, Module, Sequential};
+    let images = Tensor::randn([3, 1, 8, 8], DType::F32);
+    let model = Sequential::new()
+        .add(nn::Conv2d::with_config(nn::Conv2d::config(1, 16, 3).padding(1)))
+        .add(nn::BatchNorm2d::new(16))
+        .add(nn::ReLU)
+        .add(nn::MaxPool2d::new(2))
+        .add(nn::Flatten::default())
+        .add(nn::Linear::new(16 * 4 * 4, 10));
+    let logits = model.forward(&images);
+    assert_eq!(logits.shape(), &[3, 10]);
+    let path = std::env::temp_dir().join(format!("ignis-readme-cnn-{}.safetensors", std::process::id()));
+    ignis::weights::save(&model.state_dict(), &path)?;
+    assert_eq!(ignis::weights::load(&path)?.len(), model.state_dict().len());
+    Ok(())
+}

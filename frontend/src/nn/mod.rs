@@ -29,3 +29,8 @@ pub use module::{Entry, Module, StateDict};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use transformer::{BlockConfig, FeedForward, TransformerBlock};
+
+/// Gradient clipping under its `torch.nn.utils` names.
+pub mod utils {
+    pub use crate::optim::{clip_grad_norm_, clip_grad_value_};
+}

@@ -164,7 +164,7 @@ fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usiz
     let rhs = SendPtr(rhs as *mut T);
     let batches = plan.batch_count();
     let matrix = plan.m * plan.n;
-    let split = Split::of(plan);
+    let split = Split::of(plan, batches);
     let run = |task: usize| {
         let (batch, piece) = (task / split.pieces, task % split.pieces);
         let (lo, ro) = plan.offsets(batch);
@@ -229,14 +229,20 @@ struct Split {
 impl Split {
     /// Products above the threading threshold are cut along their larger output dim into
     /// a few bands (each re-packs the operand it shares, so there are few), never thinner
-    /// than `MIN_BAND`.
-    fn of(plan: &Plan) -> Split {
+    /// than `MIN_BAND`. A batch of `MANY_BATCHES` or more products is split by whole
+    /// products only.
+    fn of(plan: &Plan, batches: usize) -> Split {
+        const MANY_BATCHES: usize = 8;
         const MIN_BAND: usize = 64;
         const MAX_PIECES: usize = 2;
         let along_rows = plan.m >= plan.n;
         let dim = if along_rows { plan.m } else { plan.n };
         let work = plan.work();
-        let wanted = if work < GEMM_THREADING_THRESHOLD { 1 } else { (work / GEMM_PIECE_WORK).clamp(2, MAX_PIECES) };
+        let wanted = if work < GEMM_THREADING_THRESHOLD || batches >= MANY_BATCHES {
+            1
+        } else {
+            (work / GEMM_PIECE_WORK).clamp(2, MAX_PIECES)
+        };
         let pieces = wanted.min(dim / MIN_BAND).max(1);
         Split { along_rows, pieces, band: dim.div_ceil(pieces), dim }
     }
