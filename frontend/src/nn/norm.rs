@@ -33,12 +33,7 @@ impl Module for LayerNorm {
         x.layer_norm(&self.normalized_shape, self.weight.as_ref(), self.bias.as_ref(), self.eps)
     }
     fn visit<'a>(&'a self, visit: &mut dyn FnMut(&str, Entry<'a>)) {
-        if let Some(w) = &self.weight {
-            visit("weight", Entry::Parameter(w));
-        }
-        if let Some(b) = &self.bias {
-            visit("bias", Entry::Parameter(b));
-        }
+        visit_affine(&self.weight, &self.bias, visit);
     }
 }
 
@@ -89,7 +84,7 @@ impl GroupNorm {
 
     pub fn with_options(num_groups: usize, num_channels: usize, eps: f64, affine: bool) -> GroupNorm {
         assert!(
-            num_groups > 0 && num_channels % num_groups == 0,
+            num_groups > 0 && num_channels.is_multiple_of(num_groups),
             "GroupNorm: {num_channels} channels cannot be split into {num_groups} groups"
         );
         let weight = affine.then(|| Tensor::ones([num_channels], DType::F32).requires_grad_(true));
@@ -114,12 +109,17 @@ impl Module for GroupNorm {
         affine_per_channel(normalized, self.weight.as_ref(), self.bias.as_ref())
     }
     fn visit<'a>(&'a self, visit: &mut dyn FnMut(&str, Entry<'a>)) {
-        if let Some(w) = &self.weight {
-            visit("weight", Entry::Parameter(w));
-        }
-        if let Some(b) = &self.bias {
-            visit("bias", Entry::Parameter(b));
-        }
+        visit_affine(&self.weight, &self.bias, visit);
+    }
+}
+
+/// Reports an optional affine weight and bias under their PyTorch names.
+fn visit_affine<'a>(weight: &'a Option<Tensor>, bias: &'a Option<Tensor>, visit: &mut dyn FnMut(&str, Entry<'a>)) {
+    if let Some(w) = weight {
+        visit("weight", Entry::Parameter(w));
+    }
+    if let Some(b) = bias {
+        visit("bias", Entry::Parameter(b));
     }
 }
 
@@ -242,12 +242,7 @@ impl Module for BatchNorm {
     }
 
     fn visit<'a>(&'a self, visit: &mut dyn FnMut(&str, Entry<'a>)) {
-        if let Some(w) = &self.weight {
-            visit("weight", Entry::Parameter(w));
-        }
-        if let Some(b) = &self.bias {
-            visit("bias", Entry::Parameter(b));
-        }
+        visit_affine(&self.weight, &self.bias, visit);
         if let Some(t) = &self.running_mean {
             visit("running_mean", Entry::Buffer(t));
         }

@@ -32,7 +32,7 @@ impl Tensor {
             let (a, b) = (xa.get(), xb.get());
             vec![
                 want_a.then(|| {
-                    if is_column_major(&a) && b.rank() == 2 {
+                    if is_column_major(a) && b.rank() == 2 {
                         // Keep the gradient in the operand's layout, so that the transpose
                         // that made it (a weight's `t()`) hands back a contiguous gradient.
                         sum_to(&b.matmul(&g.mt()).mt(), &sa.0, sa.1)
@@ -45,9 +45,9 @@ impl Tensor {
                         // A matrix shared by every batch (a weight): one product over all
                         // rows rather than a batched product summed afterwards.
                         let (k, n) = (a.shape()[a.rank() - 1], g.shape()[g.rank() - 1]);
-                        let rows = if k == 0 { 0 } else { a.numel() / k };
+                        let rows = a.numel().checked_div(k).unwrap_or(0);
                         let (a2, g2) = (a.reshape([rows, k]), g.reshape([rows, n]));
-                        let grad = if is_column_major(&b) { g2.mt().matmul(&a2).mt() } else { a2.mt().matmul(&g2) };
+                        let grad = if is_column_major(b) { g2.mt().matmul(&a2).mt() } else { a2.mt().matmul(&g2) };
                         sum_to(&grad, &sb.0, sb.1)
                     } else {
                         sum_to(&a.mt().matmul(g), &sb.0, sb.1)
