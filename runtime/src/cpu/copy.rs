@@ -124,8 +124,10 @@ fn copy_transposed<T: Element>(plan: &Plan<2>, d: SendPtr<T>, s: SendPtr<T>) {
                         // SAFETY: columns b0..b1 of row a lie in the destination storage, and
                         // tasks write disjoint rows.
                         let out = unsafe { std::slice::from_raw_parts_mut(d.get().offset(row), width) };
-                        for (j, slot) in out.iter_mut().enumerate() {
-                            *slot = buffer[j * rows + a];
+                        // Strided reads from the (L1-resident) tile; `column` walks the tile's
+                        // columns without a bounds check per element.
+                        for (slot, column) in out.iter_mut().zip(buffer[a..].iter().step_by(rows)) {
+                            *slot = *column;
                         }
                     } else {
                         for j in 0..width {
