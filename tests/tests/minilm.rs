@@ -7,7 +7,7 @@
 //! lengths and are embedded in one padded batch, as the reference did. Tolerance: 1e-4
 //! absolute on every one of the 384 values of each embedding.
 
-use ignis::models::bert::{BertConfig, BertModel, HiddenAct};
+use ignis::models::bert::{BertConfig, BertModel};
 use ignis::models::{SentenceEncoder, mean_pooling};
 use ignis::nn::Module;
 use ignis::{DType, Tensor};
@@ -143,12 +143,7 @@ fn tiny_config() -> BertConfig {
         num_attention_heads: 2,
         intermediate_size: 16,
         max_position_embeddings: 6,
-        type_vocab_size: 2,
-        layer_norm_eps: 1e-12,
-        hidden_act: HiddenAct::Gelu,
-        hidden_dropout_prob: 0.1,
-        attention_probs_dropout_prob: 0.1,
-        initializer_range: 0.02,
+        ..BertConfig::minilm_l6()
     }
 }
 
