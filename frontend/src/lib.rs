@@ -5,6 +5,7 @@
 //! differentiable op records its vector-Jacobian rule, written once in terms of tensor ops.
 
 pub mod autograd;
+pub mod compile;
 pub mod data;
 mod error;
 pub mod models;
@@ -16,6 +17,7 @@ mod tensor;
 pub mod weights;
 
 pub use autograd::{NoGradGuard, enable_grad, is_grad_enabled, no_grad};
+pub use compile::{CompileOptions, Compiled, Static, compile, compile_with, explain};
 pub use error::{Error, Result};
 pub use ignis_ir::{DType, PadMode, Scalar, Window2d};
 pub use ignis_runtime::{Device, Element};

@@ -10,6 +10,8 @@ pub mod cpu;
 pub mod device;
 pub mod element;
 pub mod error;
+pub mod executor;
+pub mod interpret;
 pub mod layout;
 pub mod parallel;
 pub mod random;

@@ -47,6 +47,12 @@ impl Node {
         *self.retained.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(&t.0));
     }
 
+    /// Whether the rule is still there (it is dropped after a backward without
+    /// `retain_graph`).
+    pub(crate) fn has_rule(&self) -> bool {
+        self.rule.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     fn key(node: &Arc<Node>) -> usize {
         Arc::as_ptr(node) as usize
     }
@@ -71,7 +77,8 @@ impl Ord for Ready {
 }
 
 fn accumulate_leaf(leaf: &Arc<TensorImpl>, grad: Tensor, create_graph: bool) {
-    let grad = if create_graph {
+    let grad = if create_graph || grad.pending_value().is_some() {
+        // A traced gradient is a fresh value of the graph: nobody else holds its storage.
         grad
     } else if grad.storage().is_unique() && grad.is_contiguous() {
         grad.detach()

@@ -55,11 +55,27 @@ pub(crate) fn record(
     layout: Layout,
     backward: impl Fn(&Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
 ) -> Tensor {
+    record_out(name, inputs, Tensor::from_parts(storage, layout), backward)
+}
+
+/// `record` for an op whose result (concrete or traced) is already a tensor.
+pub(crate) fn record_out(
+    name: &'static str,
+    inputs: &[&Tensor],
+    out: Tensor,
+    backward: impl Fn(&Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+) -> Tensor {
     if !needs_grad(inputs) {
-        return Tensor::from_parts(storage, layout);
+        return out;
     }
     let edges = inputs.iter().map(|t| edge_of(t)).collect();
     let shapes = inputs.iter().map(|t| (t.dims(), t.dtype())).collect();
     let node = Node::new(name, edges, shapes, Box::new(backward));
-    Tensor::with_grad_fn(storage, layout, node)
+    Tensor::with_grad_fn(&out, node)
+}
+
+/// Whether backward rules must rebuild statistics from tensor ops rather than use what a
+/// fused forward kernel saved: when the backward is recorded (`create_graph`), or traced.
+pub(crate) fn recompute_saved() -> bool {
+    is_grad_enabled() || crate::compile::is_tracing()
 }

@@ -6,26 +6,30 @@ use crate::tensor::Tensor;
 #[derive(Clone)]
 pub(crate) struct Saved {
     tensor: Tensor,
-    version: u64,
+    /// `None` for a traced value: it is a value of the graph, not yet a buffer that an
+    /// in-place op could change.
+    version: Option<u64>,
     op: &'static str,
 }
 
 impl Saved {
     pub(crate) fn new(op: &'static str, tensor: &Tensor) -> Saved {
-        Saved { tensor: tensor.clone(), version: tensor.version(), op }
+        let version = if tensor.pending_value().is_some() { None } else { Some(tensor.version()) };
+        Saved { tensor: tensor.clone(), version, op }
     }
 
     /// The saved tensor; panics if its storage was written in place after it was saved,
     /// since the gradient would silently be wrong.
     pub(crate) fn get(&self) -> &Tensor {
+        let Some(saved) = self.version else { return &self.tensor };
         let now = self.tensor.version();
         assert!(
-            now == self.version,
+            now == saved,
             "backward of {}: a tensor it saved ({}) was modified by an in-place operation after it was saved \
              (its version is {now}, expected {}); clone it before modifying it in place",
             self.op,
             self.tensor.describe(),
-            self.version
+            saved
         );
         &self.tensor
     }

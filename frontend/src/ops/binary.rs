@@ -1,41 +1,42 @@
 //! Elementwise ops of two tensors (or a tensor and a scalar), with broadcasting.
 
+use super::{run_op, traced_constant};
 use super::{shape_or_panic, sum_to};
-use crate::autograd::{Saved, record};
+use crate::autograd::{Saved, record_out};
 use crate::tensor::Tensor;
-use ignis_ir::{BinaryOp, DType, Scalar};
+use ignis_ir::{BinaryOp, DType, Op, Scalar};
 use ignis_runtime::{Layout, cpu};
 
 /// Runs `op` with PyTorch's promotion and broadcasting; no autograd.
-pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> (ignis_runtime::Storage, Layout) {
+pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Tensor {
     let shape = shape_or_panic(op.name(), ignis_ir::shape::broadcast(a.shape(), b.shape()));
     let compute = op.compute_dtype(DType::promote(a.dtype(), b.dtype()));
     let a = a.to_dtype_raw(compute);
     let b = b.to_dtype_raw(compute);
-    let storage = cpu::binary(op, a.kernel_view(), b.kernel_view(), &shape);
-    (storage, Layout::contiguous(&shape))
+    run_op(Op::Binary(op), &[&a, &b], op.result_dtype(compute), &shape)
 }
 
-fn scalar_raw(op: BinaryOp, a: &Tensor, s: Scalar, scalar_first: bool) -> (ignis_runtime::Storage, Layout) {
+fn scalar_raw(op: BinaryOp, a: &Tensor, s: Scalar, scalar_first: bool) -> Tensor {
     let compute = op.compute_dtype(DType::promote_with_scalar(a.dtype(), s.kind()));
     let a = a.to_dtype_raw(compute);
+    // Traced, the scalar is a constant node; eager, it never becomes a tensor.
+    if let Some(c) = traced_constant(s, compute, &[]) {
+        let inputs: [&Tensor; 2] = if scalar_first { [&c, &a] } else { [&a, &c] };
+        return run_op(Op::Binary(op), &inputs, op.result_dtype(compute), a.shape());
+    }
     let storage = cpu::binary_scalar(op, a.kernel_view(), s, scalar_first);
-    (storage, Layout::contiguous(a.shape()))
+    Tensor::from_parts(storage, Layout::contiguous(a.shape()))
 }
 
 impl Tensor {
     /// A dtype conversion that records nothing (for internal promotion; the caller's rule
     /// casts the gradient back itself).
     pub(crate) fn to_dtype_raw(&self, dtype: DType) -> Tensor {
-        if self.dtype() == dtype {
-            self.clone()
-        } else {
-            Tensor::from_storage(cpu::cast(self.kernel_view(), dtype), self.shape())
-        }
+        if self.dtype() == dtype { self.clone() } else { run_op(Op::Cast(dtype), &[self], dtype, self.shape()) }
     }
 
     fn binary_with_grad(&self, other: &Tensor, op: BinaryOp) -> Tensor {
-        let (storage, layout) = binary_raw(op, self, other);
+        let out = binary_raw(op, self, other);
         let (sa, sb) = ((self.dims(), self.dtype()), (other.dims(), other.dtype()));
         let (want_a, want_b) = (self.requires_grad(), other.requires_grad());
         let name = match op {
@@ -50,13 +51,13 @@ impl Tensor {
             _ => "NonDifferentiable",
         };
         if op.is_comparison() || op.is_logical() {
-            return Tensor::from_parts(storage, layout);
+            return out;
         }
         // Sums and differences need no operand values; keeping them would hold memory.
         let keeps_operands = !matches!(op, BinaryOp::Add | BinaryOp::Sub);
         let a = keeps_operands.then(|| Saved::new(name, self));
         let b = keeps_operands.then(|| Saved::new(name, other));
-        record(name, &[self, other], storage, layout, move |g| {
+        record_out(name, &[self, other], out, move |g| {
             let operand = |s: &Option<Saved>| s.as_ref().expect("saved for this op").get().clone();
             let (a, b) = (|| operand(&a), || operand(&b));
             let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
@@ -99,16 +100,16 @@ impl Tensor {
     }
 
     fn scalar_with_grad(&self, s: Scalar, op: BinaryOp, scalar_first: bool) -> Tensor {
-        let (storage, layout) = scalar_raw(op, self, s, scalar_first);
+        let out = scalar_raw(op, self, s, scalar_first);
         if op.is_comparison() || op.is_logical() {
-            return Tensor::from_parts(storage, layout);
+            return out;
         }
         let dtype = self.dtype();
         let v = s.to_f64();
         let linear =
             matches!((op, scalar_first), (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul, _) | (BinaryOp::Div, false));
         let saved = (!linear).then(|| Saved::new("ScalarOpBackward", self));
-        record("ScalarOpBackward", &[self], storage, layout, move |g| {
+        record_out("ScalarOpBackward", &[self], out, move |g| {
             let x = || saved.as_ref().expect("saved for this op");
             let gx = match (op, scalar_first) {
                 (BinaryOp::Add, _) => g.clone(),
@@ -254,10 +255,10 @@ impl Tensor {
         let shape = shape_or_panic("where", ignis_ir::shape::broadcast(&shape, b.shape()));
         let dtype = DType::promote(a.dtype(), b.dtype());
         let (ac, bc) = (a.to_dtype_raw(dtype), b.to_dtype_raw(dtype));
-        let storage = cpu::where_select(self.kernel_view(), ac.kernel_view(), bc.kernel_view(), &shape);
+        let out = run_op(Op::Where, &[self, &ac, &bc], dtype, &shape);
         let cond = self.clone();
         let (sa, sb) = ((a.dims(), a.dtype()), (b.dims(), b.dtype()));
-        record("WhereBackward", &[a, b], storage, Layout::contiguous(&shape), move |g| {
+        record_out("WhereBackward", &[a, b], out, move |g| {
             let zero = g.zeros_like();
             vec![Some(sum_to(&cond.where_(g, &zero), &sa.0, sa.1)), Some(sum_to(&cond.where_(&zero, g), &sb.0, sb.1))]
         })

@@ -1,10 +1,9 @@
 //! Dtype conversion and materializing a layout.
 
-use crate::autograd::record;
+use super::run_op;
+use crate::autograd::record_out;
 use crate::tensor::Tensor;
-use ignis_ir::DType;
-use ignis_runtime::Layout;
-use ignis_runtime::cpu;
+use ignis_ir::{DType, Op};
 
 impl Tensor {
     /// Converts to `dtype` (a no-op handle clone when it already is).
@@ -12,13 +11,11 @@ impl Tensor {
         if self.dtype() == dtype {
             return self.clone();
         }
-        let storage = cpu::cast(self.kernel_view(), dtype);
+        let out = run_op(Op::Cast(dtype), &[self], dtype, self.shape());
         let from = self.dtype();
         let differentiable = dtype.is_float() && from.is_float();
         let inputs: &[&Tensor] = if differentiable { &[self] } else { &[] };
-        record("ToCopyBackward", inputs, storage, Layout::contiguous(self.shape()), move |g| {
-            vec![Some(g.to_dtype(from))]
-        })
+        record_out("ToCopyBackward", inputs, out, move |g| vec![Some(g.to_dtype(from))])
     }
 
     /// The tensor itself when contiguous, else a contiguous copy.
@@ -28,8 +25,9 @@ impl Tensor {
 
     /// Always a fresh contiguous copy (PyTorch's `clone()`).
     pub fn contiguous_copy(&self) -> Tensor {
-        let storage = cpu::contiguous(self.kernel_view());
-        record("CloneBackward", &[self], storage, Layout::contiguous(self.shape()), |g| vec![Some(g.clone())])
+        // A cast to the same dtype is a copy, in the graph and eagerly.
+        let out = run_op(Op::Cast(self.dtype()), &[self], self.dtype(), self.shape());
+        record_out("CloneBackward", &[self], out, |g| vec![Some(g.clone())])
     }
 
     /// A copy with its own storage (alias of `contiguous_copy`, as PyTorch's `clone`).

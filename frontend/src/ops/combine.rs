@@ -1,10 +1,10 @@
 //! Ops that build one tensor from several or rearrange elements: cat, stack, flip, roll, pad.
 
+use super::run_op;
 use super::shape_or_panic;
-use crate::autograd::record;
+use crate::autograd::record_out;
 use crate::tensor::Tensor;
-use ignis_ir::{DType, PadMode, Scalar, shape};
-use ignis_runtime::{Layout, View, cpu};
+use ignis_ir::{DType, Op, PadMode, Scalar, shape};
 
 impl Tensor {
     /// Joins tensors along an existing dim; dtypes are promoted to a common one.
@@ -15,8 +15,8 @@ impl Tensor {
         let converted: Vec<Tensor> = tensors.iter().map(|t| t.to_dtype_raw(dtype)).collect();
         let shapes: Vec<&[usize]> = converted.iter().map(|t| t.shape()).collect();
         let out_shape = shape_or_panic("cat", shape::concat(&shapes, d));
-        let views: Vec<View> = converted.iter().map(|t| t.kernel_view()).collect();
-        let storage = cpu::cat(&views, d);
+        let refs: Vec<&Tensor> = converted.iter().collect();
+        let out = run_op(Op::Concat { dim: d }, &refs, dtype, &out_shape);
         let pieces: Vec<(usize, usize, DType)> = {
             let mut start = 0;
             tensors
@@ -28,7 +28,7 @@ impl Tensor {
                 })
                 .collect()
         };
-        record("CatBackward", tensors, storage, Layout::contiguous(&out_shape), move |g| {
+        record_out("CatBackward", tensors, out, move |g| {
             pieces.iter().map(|&(start, len, dtype)| Some(g.narrow(d as isize, start, len).to_dtype(dtype))).collect()
         })
     }
@@ -55,21 +55,19 @@ impl Tensor {
     /// Reverses the order of elements along `dims`.
     pub fn flip(&self, dims: &[isize]) -> Tensor {
         let axes: Vec<usize> = dims.iter().map(|&d| self.norm_dim("flip", d)).collect();
-        let storage = cpu::flip(self.kernel_view(), &axes);
+        let out = run_op(Op::Flip { dims: axes }, &[self], self.dtype(), self.shape());
         let back = dims.to_vec();
-        record("FlipBackward", &[self], storage, Layout::contiguous(self.shape()), move |g| vec![Some(g.flip(&back))])
+        record_out("FlipBackward", &[self], out, move |g| vec![Some(g.flip(&back))])
     }
 
     /// Shifts elements cyclically by `shifts[i]` along `dims[i]` (the flattened tensor when
     /// `dims` is empty).
     pub fn roll(&self, shifts: &[isize], dims: &[isize]) -> Tensor {
         let axes: Vec<usize> = dims.iter().map(|&d| self.norm_dim("roll", d)).collect();
-        let storage = cpu::roll(self.kernel_view(), shifts, &axes);
+        let out = run_op(Op::Roll { shifts: shifts.to_vec(), dims: axes }, &[self], self.dtype(), self.shape());
         let back: Vec<isize> = shifts.iter().map(|s| -s).collect();
         let dims = dims.to_vec();
-        record("RollBackward", &[self], storage, Layout::contiguous(self.shape()), move |g| {
-            vec![Some(g.roll(&back, &dims))]
-        })
+        record_out("RollBackward", &[self], out, move |g| vec![Some(g.roll(&back, &dims))])
     }
 
     /// Pads with PyTorch's argument order: `(left, right)` of the last dim first, then of
@@ -93,10 +91,11 @@ impl Tensor {
         if mode != PadMode::Constant {
             return self.pad_by_indexing(pads, mode);
         }
-        let storage = cpu::pad(self.kernel_view(), pads, mode, Scalar::Float(value));
         let out_shape: Vec<usize> = self.shape().iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect();
+        let op = Op::Pad { pads: pads.to_vec(), mode, value: Scalar::Float(value) };
+        let out = run_op(op, &[self], self.dtype(), &out_shape);
         let (pads_back, input_shape) = (pads.to_vec(), self.dims());
-        record("PadBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
+        record_out("PadBackward", &[self], out, move |g| {
             let mut x = g.clone();
             for (d, &(before, _)) in pads_back.iter().enumerate() {
                 x = x.narrow(d as isize, before, input_shape[d]);

@@ -1,10 +1,10 @@
 //! Indexing: select, gather, scatter, masks, one-hot and embedding lookups.
 
+use super::run_op;
 use super::shape_or_panic;
-use crate::autograd::record;
+use crate::autograd::record_out;
 use crate::tensor::Tensor;
-use ignis_ir::{DType, shape};
-use ignis_runtime::{Layout, cpu};
+use ignis_ir::{DType, Op, shape};
 
 impl Tensor {
     fn check_index_dtype(&self, op: &str) {
@@ -19,11 +19,11 @@ impl Tensor {
     pub fn index_select(&self, dim: isize, index: &Tensor) -> Tensor {
         index.check_index_dtype("index_select");
         let d = self.norm_dim("index_select", dim);
-        let storage = cpu::index_select(self.kernel_view(), d, index.kernel_view());
         let mut out_shape = self.dims();
         out_shape[d] = index.numel();
+        let out = run_op(Op::IndexSelect { dim: d }, &[self, index], self.dtype(), &out_shape);
         let (input_shape, dtype, index) = (self.dims(), self.dtype(), index.clone());
-        record("IndexSelectBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
+        record_out("IndexSelectBackward", &[self], out, move |g| {
             vec![Some(Tensor::zeros(input_shape.clone(), dtype).index_add(d as isize, &index, g))]
         })
     }
@@ -33,9 +33,9 @@ impl Tensor {
         index.check_index_dtype("index_add");
         let d = self.norm_dim("index_add", dim);
         let src_c = src.to_dtype_raw(self.dtype());
-        let storage = cpu::index_add(self.kernel_view(), d, index.kernel_view(), src_c.kernel_view());
+        let out = run_op(Op::IndexAdd { dim: d }, &[self, index, &src_c], self.dtype(), self.shape());
         let (index, src_dtype) = (index.clone(), src.dtype());
-        record("IndexAddBackward", &[self, src], storage, Layout::contiguous(self.shape()), move |g| {
+        record_out("IndexAddBackward", &[self, src], out, move |g| {
             vec![Some(g.clone()), Some(g.index_select(d as isize, &index).to_dtype(src_dtype))]
         })
     }
@@ -44,9 +44,9 @@ impl Tensor {
     pub fn gather(&self, dim: isize, index: &Tensor) -> Tensor {
         index.check_index_dtype("gather");
         let d = self.norm_dim("gather", dim);
-        let storage = cpu::gather(self.kernel_view(), d, index.kernel_view());
+        let out = run_op(Op::Gather { dim: d }, &[self, index], self.dtype(), index.shape());
         let (input_shape, dtype, idx) = (self.dims(), self.dtype(), index.clone());
-        record("GatherBackward", &[self], storage, Layout::contiguous(index.shape()), move |g| {
+        record_out("GatherBackward", &[self], out, move |g| {
             vec![Some(Tensor::zeros(input_shape.clone(), dtype).scatter_add(d as isize, &idx, g))]
         })
     }
@@ -57,9 +57,9 @@ impl Tensor {
         index.check_index_dtype("scatter");
         let d = self.norm_dim("scatter", dim);
         let src_c = src.to_dtype_raw(self.dtype());
-        let storage = cpu::scatter(self.kernel_view(), d, index.kernel_view(), src_c.kernel_view());
+        let out = run_op(Op::Scatter { dim: d }, &[self, index, &src_c], self.dtype(), self.shape());
         let (idx, src_shape, src_dtype) = (index.clone(), src.dims(), src.dtype());
-        record("ScatterBackward", &[self, src], storage, Layout::contiguous(self.shape()), move |g| {
+        record_out("ScatterBackward", &[self, src], out, move |g| {
             // Overwritten positions pass no gradient to `self`; `src` gets what landed.
             let through = g.scatter(d as isize, &idx, &Tensor::zeros(idx.dims(), g.dtype()));
             let to_src = g.gather(d as isize, &idx);
@@ -72,9 +72,9 @@ impl Tensor {
         index.check_index_dtype("scatter_add");
         let d = self.norm_dim("scatter_add", dim);
         let src_c = src.to_dtype_raw(self.dtype());
-        let storage = cpu::scatter_add(self.kernel_view(), d, index.kernel_view(), src_c.kernel_view());
+        let out = run_op(Op::ScatterAdd { dim: d }, &[self, index, &src_c], self.dtype(), self.shape());
         let (idx, src_shape, src_dtype) = (index.clone(), src.dims(), src.dtype());
-        record("ScatterAddBackward", &[self, src], storage, Layout::contiguous(self.shape()), move |g| {
+        record_out("ScatterAddBackward", &[self, src], out, move |g| {
             let to_src = g.gather(d as isize, &idx);
             vec![Some(g.clone()), Some(pad_to(&to_src, &src_shape).to_dtype(src_dtype))]
         })
@@ -96,10 +96,9 @@ impl Tensor {
     /// i64 one-hot encoding with `classes` classes along a new last dim.
     pub fn one_hot(&self, classes: usize) -> Tensor {
         self.check_index_dtype("one_hot");
-        let storage = cpu::one_hot(self.kernel_view(), classes);
         let mut shape = self.dims();
         shape.push(classes);
-        Tensor::from_storage(storage, &shape)
+        run_op(Op::OneHot { classes }, &[self], DType::I64, &shape)
     }
 
     /// Rows of the `[num, dim]` table `self` for each index in `indices` (any shape).

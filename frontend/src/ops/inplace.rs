@@ -5,6 +5,7 @@
 //! are refused: rewriting history in place is not supported; use the out-of-place op.
 
 use crate::autograd::{is_grad_enabled, record};
+use crate::compile::trace;
 use crate::tensor::Tensor;
 use ignis_ir::{DType, Scalar};
 use ignis_runtime::{Layout, Storage, View, cpu};
@@ -21,6 +22,7 @@ impl Tensor {
     }
 
     /// Writes `src` (broadcast and converted to this tensor's shape and dtype) into `self`.
+    #[track_caller]
     pub fn copy_(&self, src: &Tensor) -> &Tensor {
         self.check_inplace("copy_", Some(src));
         self.write_from(src);
@@ -28,13 +30,23 @@ impl Tensor {
     }
 
     /// The shared tail of every in-place op: copy `src` into this tensor's elements.
+    #[track_caller]
     fn write_from(&self, src: &Tensor) {
         let src = src.expand(self.dims());
+        if crate::compile::is_tracing() {
+            // Traced, the write becomes a program output stored into this tensor's storage
+            // after the segment runs.
+            let value = src.to_dtype_raw(self.dtype());
+            if trace::record_write(self, &value, std::panic::Location::caller()) {
+                return;
+            }
+        }
         let src = if src.shares_storage(self) { src.contiguous_copy() } else { src };
         cpu::copy_into(self.kernel_view(), src.kernel_view());
         self.storage().bump_version();
     }
 
+    #[track_caller]
     fn update_with(&self, op: &str, other: Option<&Tensor>, compute: impl FnOnce() -> Tensor) -> &Tensor {
         self.check_inplace(op, other);
         let result = crate::no_grad(compute);
@@ -42,41 +54,56 @@ impl Tensor {
         self
     }
 
+    #[track_caller]
     pub fn add_(&self, other: &Tensor) -> &Tensor {
         self.update_with("add_", Some(other), || self.add(other))
     }
+    #[track_caller]
     pub fn sub_(&self, other: &Tensor) -> &Tensor {
         self.update_with("sub_", Some(other), || self.sub(other))
     }
+    #[track_caller]
     pub fn mul_(&self, other: &Tensor) -> &Tensor {
         self.update_with("mul_", Some(other), || self.mul(other))
     }
+    #[track_caller]
     pub fn div_(&self, other: &Tensor) -> &Tensor {
         self.update_with("div_", Some(other), || self.div(other))
     }
+    #[track_caller]
     pub fn add_scalar_(&self, s: impl Into<Scalar>) -> &Tensor {
         let s = s.into();
         self.update_with("add_", None, || self.add_scalar(s))
     }
+    #[track_caller]
     pub fn mul_scalar_(&self, s: impl Into<Scalar>) -> &Tensor {
         let s = s.into();
         self.update_with("mul_", None, || self.mul_scalar(s))
     }
     /// `self += alpha * other`, the update of SGD.
+    #[track_caller]
     pub fn add_scaled_(&self, other: &Tensor, alpha: f64) -> &Tensor {
         self.update_with("add_", Some(other), || self.add(&other.mul_scalar(alpha)))
     }
+    #[track_caller]
     pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> &Tensor {
         self.update_with("clamp_", None, || self.clamp(min, max))
     }
 
+    #[track_caller]
     pub fn fill_(&self, value: impl Into<Scalar>) -> &Tensor {
         self.check_inplace("fill_", None);
-        cpu::fill_view(self.kernel_view(), value.into());
+        let value = value.into();
+        if let Some(filled) = crate::ops::traced_constant(value, self.dtype(), self.shape()) {
+            self.write_from(&filled);
+            return self;
+        }
+        cpu::fill_view(self.kernel_view(), value);
         self.storage().bump_version();
         self
     }
 
+    #[track_caller]
     pub fn zero_(&self) -> &Tensor {
         self.fill_(Scalar::Int(0))
     }

@@ -1,10 +1,10 @@
 //! Matrix products.
 
+use super::run_op;
 use super::{shape_or_panic, sum_to};
-use crate::autograd::{Saved, record};
+use crate::autograd::{Saved, record_out};
 use crate::tensor::Tensor;
-use ignis_ir::{DType, shape};
-use ignis_runtime::{Layout, cpu};
+use ignis_ir::{DType, Op, shape};
 
 impl Tensor {
     /// Matrix product with PyTorch's rules: 1-d operands are treated as a row (left) or a
@@ -24,11 +24,12 @@ impl Tensor {
     fn matmul_nd(&self, other: &Tensor) -> Tensor {
         let dtype = DType::promote(self.dtype(), other.dtype());
         let (a, b) = (self.to_dtype_raw(dtype), other.to_dtype_raw(dtype));
-        let (storage, out_shape) = cpu::matmul(a.kernel_view(), b.kernel_view());
+        let out_shape = shape_or_panic("matmul", shape::matmul(a.shape(), b.shape()));
+        let out = run_op(Op::Matmul, &[&a, &b], dtype, &out_shape);
         let (sa, sb) = ((self.dims(), self.dtype()), (other.dims(), other.dtype()));
         let (want_a, want_b) = (self.requires_grad(), other.requires_grad());
         let (xa, xb) = (Saved::new("MmBackward", self), Saved::new("MmBackward", other));
-        record("MmBackward", &[self, other], storage, Layout::contiguous(&out_shape), move |g| {
+        record_out("MmBackward", &[self, other], out, move |g| {
             let (a, b) = (xa.get(), xb.get());
             vec![
                 want_a.then(|| {

@@ -7,6 +7,7 @@ mod binary;
 mod cast;
 mod combine;
 mod conv;
+mod dispatch;
 mod index;
 mod inplace;
 mod linalg;
@@ -16,6 +17,8 @@ mod norm;
 mod overload;
 mod reduce;
 mod unary;
+
+pub(crate) use dispatch::{run_op, traced_constant};
 
 use crate::tensor::Tensor;
 use ignis_ir::DType;

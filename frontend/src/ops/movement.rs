@@ -1,21 +1,30 @@
 //! Views (reshape, permute, slice, expand, squeeze...) and the ops built from them.
 //! Views share storage with their input; only `reshape` of incompatible strides copies.
 
+use super::run_op;
 use super::{shape_or_panic, sum_to};
-use crate::autograd::record;
+use crate::autograd::record_out;
 use crate::tensor::{IntoShape, Tensor};
-use ignis_ir::shape;
-use ignis_runtime::Layout;
+use ignis_ir::{Op, shape};
 
 impl Tensor {
-    /// A view over the same storage with a new layout, recording `rule` for its gradient.
+    /// A movement op (a view over the same storage when strides allow), recording `rule`
+    /// for its gradient.
     pub(crate) fn view_with_grad(
         &self,
         name: &'static str,
-        layout: Layout,
+        op: Op,
+        shape: &[usize],
         rule: impl Fn(&Tensor) -> Tensor + Send + Sync + 'static,
     ) -> Tensor {
-        record(name, &[self], self.storage().clone(), layout, move |g| vec![Some(rule(g))])
+        let out = run_op(op, &[self], self.dtype(), shape);
+        record_out(name, &[self], out, move |g| vec![Some(rule(g))])
+    }
+
+    fn reshape_op(&self, name: &'static str, shape: &[usize]) -> Tensor {
+        let input_shape = self.dims();
+        let op = Op::Reshape { shape: shape.iter().map(|&d| d.into()).collect() };
+        self.view_with_grad(name, op, shape, move |g| g.reshape(input_shape.as_slice()))
     }
 
     /// A new shape with the same elements; one dim may be -1. Copies only when the strides
@@ -31,11 +40,7 @@ impl Tensor {
         if new_shape.as_slice() == self.shape() {
             return self.clone();
         }
-        let input_shape = self.dims();
-        match self.layout().reshape(&new_shape) {
-            Some(layout) => self.view_with_grad("ViewBackward", layout, move |g| g.reshape(input_shape.as_slice())),
-            None => self.contiguous_copy().reshape_infer(target),
-        }
+        self.reshape_op("ViewBackward", &new_shape)
     }
 
     /// Like `reshape` but panics instead of copying (PyTorch's `view`).
@@ -43,16 +48,15 @@ impl Tensor {
         let target = shape.into_shape();
         let t: Vec<isize> = target.iter().map(|&d| d as isize).collect();
         let new_shape = shape_or_panic("view", shape::reshape(self.shape(), &t));
-        let input_shape = self.dims();
-        let layout = self.layout().reshape(&new_shape).unwrap_or_else(|| {
+        if self.pending_value().is_none() && self.layout().reshape(&new_shape).is_none() {
             panic!(
                 "view: cannot view {} with strides {:?} as {}; use reshape (which copies)",
                 self.describe(),
                 self.strides(),
                 shape::format_shape(&new_shape)
             )
-        });
-        self.view_with_grad("ViewBackward", layout, move |g| g.reshape(input_shape.as_slice()))
+        }
+        self.reshape_op("ViewBackward", &new_shape)
     }
 
     pub fn permute(&self, dims: &[isize]) -> Tensor {
@@ -61,7 +65,10 @@ impl Tensor {
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i as isize;
         }
-        self.view_with_grad("PermuteBackward", self.layout().permute(&perm), move |g| g.permute(&inverse))
+        let shape = shape::permute(self.shape(), &perm);
+        self.view_with_grad("PermuteBackward", Op::Permute { perm: perm.to_vec() }, &shape, move |g| {
+            g.permute(&inverse)
+        })
     }
 
     pub fn transpose(&self, a: isize, b: isize) -> Tensor {
@@ -69,7 +76,10 @@ impl Tensor {
         if a == b {
             return self.clone();
         }
-        self.view_with_grad("TransposeBackward", self.layout().transpose(a, b), move |g| {
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(a, b);
+        let shape = shape::permute(self.shape(), &perm);
+        self.view_with_grad("TransposeBackward", Op::Permute { perm }, &shape, move |g| {
             g.transpose(a as isize, b as isize)
         })
     }
@@ -103,10 +113,12 @@ impl Tensor {
     pub fn slice(&self, dim: isize, start: isize, end: isize, step: isize) -> Tensor {
         let d = self.norm_dim("slice", dim);
         let range = shape_or_panic("slice", shape::slice(self.shape()[d], start, end, step));
-        let layout = self.layout().slice(d, range.start, range.len, range.step);
         let input_shape = self.dims();
         let dtype = self.dtype();
-        self.view_with_grad("SliceBackward", layout, move |g| {
+        let mut shape = self.dims();
+        shape[d] = range.len;
+        let op = Op::Slice { dim: d, start: range.start, len: range.len, step: range.step };
+        self.view_with_grad("SliceBackward", op, &shape, move |g| {
             g.slice_scatter_into_zeros(&input_shape, dtype, d, range.start, range.step)
         })
     }
@@ -128,9 +140,10 @@ impl Tensor {
         if target.as_slice() == self.shape() {
             return self.clone();
         }
-        let layout = shape_or_panic("expand", self.layout().expand(&target));
+        shape_or_panic("expand", shape::expand(self.shape(), &target));
         let (input_shape, dtype) = (self.dims(), self.dtype());
-        self.view_with_grad("ExpandBackward", layout, move |g| sum_to(g, &input_shape, dtype))
+        let op = Op::Expand { shape: target.iter().map(|&d| d.into()).collect() };
+        self.view_with_grad("ExpandBackward", op, &target, move |g| sum_to(g, &input_shape, dtype))
     }
 
     pub fn broadcast_to(&self, shape: impl IntoShape) -> Tensor {
@@ -147,8 +160,9 @@ impl Tensor {
         if self.shape()[d] != 1 {
             return self.clone();
         }
-        let input_shape = self.dims();
-        self.view_with_grad("SqueezeBackward", self.layout().squeeze(d), move |g| g.reshape(input_shape.as_slice()))
+        let mut shape = self.dims();
+        shape.remove(d);
+        self.reshape_op("SqueezeBackward", &shape)
     }
 
     /// Removes every size-1 dim.
@@ -160,8 +174,9 @@ impl Tensor {
     /// Inserts a size-1 dim at `dim` (which may be `rank`, or negative).
     pub fn unsqueeze(&self, dim: isize) -> Tensor {
         let d = shape_or_panic("unsqueeze", shape::normalize_axis(dim, self.rank() + 1));
-        let input_shape = self.dims();
-        self.view_with_grad("UnsqueezeBackward", self.layout().unsqueeze(d), move |g| g.reshape(input_shape.as_slice()))
+        let mut shape = self.dims();
+        shape.insert(d, 1);
+        self.reshape_op("UnsqueezeBackward", &shape)
     }
 
     /// Merges dims `start..=end` into one.

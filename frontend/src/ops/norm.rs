@@ -4,21 +4,22 @@
 //! itself is being recorded (`create_graph`), the statistics are recomputed from the input
 //! with tracked ops instead, so that second derivatives see their dependence on the input.
 
-use crate::autograd::{Saved, is_grad_enabled, record};
+use super::run_op;
+use crate::autograd::{Saved, is_grad_enabled, recompute_saved, record_out};
+use crate::compile::trace::record_op;
 use crate::tensor::Tensor;
-use ignis_ir::DType;
-use ignis_runtime::{Layout, cpu};
+use ignis_ir::{DType, Op, Scalar};
+use ignis_runtime::cpu;
 
 impl Tensor {
     /// `exp(x) / sum(exp(x))` along `dim`.
     pub fn softmax(&self, dim: isize) -> Tensor {
         let d = self.norm_dim("softmax", dim);
         let x = self.float_input();
-        let storage = cpu::softmax(x.kernel_view(), d);
-        let layout = Layout::contiguous(self.shape());
-        let y = Saved::new("SoftmaxBackward", &Tensor::from_parts(storage.clone(), layout.clone()));
+        let out = run_op(Op::Softmax { dim: d }, &[&x], x.dtype(), x.shape());
+        let y = Saved::new("SoftmaxBackward", &out.detach());
         let xs = Saved::new("SoftmaxBackward", &x);
-        record("SoftmaxBackward", &[&x], storage, layout, move |g| {
+        record_out("SoftmaxBackward", &[&x], out, move |g| {
             let y = if is_grad_enabled() { xs.get().softmax_composed(d) } else { y.get().clone() };
             // dx = y * (g - sum(g * y))
             vec![Some(y.mul(&g.sub(&g.mul(&y).sum(d as isize, true))))]
@@ -29,11 +30,10 @@ impl Tensor {
     pub fn log_softmax(&self, dim: isize) -> Tensor {
         let d = self.norm_dim("log_softmax", dim);
         let x = self.float_input();
-        let storage = cpu::log_softmax(x.kernel_view(), d);
-        let layout = Layout::contiguous(self.shape());
-        let y = Saved::new("LogSoftmaxBackward", &Tensor::from_parts(storage.clone(), layout.clone()));
+        let out = run_op(Op::LogSoftmax { dim: d }, &[&x], x.dtype(), x.shape());
+        let y = Saved::new("LogSoftmaxBackward", &out.detach());
         let xs = Saved::new("LogSoftmaxBackward", &x);
-        record("LogSoftmaxBackward", &[&x], storage, layout, move |g| {
+        record_out("LogSoftmaxBackward", &[&x], out, move |g| {
             let p = if is_grad_enabled() { xs.get().softmax_composed(d) } else { y.get().exp() };
             // dx = g - softmax(x) * sum(g)
             vec![Some(g.sub(&p.mul(&g.sum(d as isize, true))))]
@@ -62,28 +62,37 @@ impl Tensor {
     ) -> Tensor {
         let axes = self.normalized_axes("layer_norm", normalized_shape, weight, bias);
         let x = self.float_input();
-        let (storage, mean, rstd) = cpu::layer_norm(
-            x.kernel_view(),
-            axes.len(),
-            weight.map(|w| w.kernel_view()),
-            bias.map(|b| b.kernel_view()),
-            eps,
-        );
-        let stats_shape = self.stats_shape(axes.len());
-        let mean = Tensor::from_storage(mean, &stats_shape);
-        let rstd = Tensor::from_storage(rstd, &stats_shape);
         let mut inputs = vec![&x];
         inputs.extend(weight);
         inputs.extend(bias);
+        let op = Op::LayerNorm { axes: axes.len(), eps: Scalar::Float(eps) };
+        // Eagerly the fused kernel also hands back the statistics the rule needs; a traced
+        // rule rebuilds them from graph ops.
+        let (out, stats) = match record_op(&op, &inputs, None) {
+            Some(traced) => (traced, None),
+            None => {
+                let (storage, mean, rstd) = cpu::layer_norm(
+                    x.kernel_view(),
+                    axes.len(),
+                    weight.map(|w| w.kernel_view()),
+                    bias.map(|b| b.kernel_view()),
+                    eps,
+                );
+                let stats_shape = self.stats_shape(axes.len());
+                let stats = (Tensor::from_storage(mean, &stats_shape), Tensor::from_storage(rstd, &stats_shape));
+                (Tensor::from_storage(storage, self.shape()), Some(stats))
+            }
+        };
         let (xs, ws) = (Saved::new("LayerNormBackward", &x), weight.map(|w| Saved::new("LayerNormBackward", w)));
         let (has_bias, lead) = (bias.is_some(), self.rank() - axes.len());
-        record("LayerNormBackward", &inputs, storage, Layout::contiguous(self.shape()), move |g| {
+        record_out("LayerNormBackward", &inputs, out, move |g| {
             let x = xs.get();
-            let (mean, rstd) = if is_grad_enabled() {
-                let mu = x.mean_dims(&axes, true);
-                (mu.clone(), x.sub(&mu).square().mean_dims(&axes, true).add_scalar(eps).rsqrt())
-            } else {
-                (mean.clone(), rstd.clone())
+            let (mean, rstd) = match &stats {
+                Some((mean, rstd)) if !recompute_saved() => (mean.clone(), rstd.clone()),
+                _ => {
+                    let mu = x.mean_dims(&axes, true);
+                    (mu.clone(), x.sub(&mu).square().mean_dims(&axes, true).add_scalar(eps).rsqrt())
+                }
             };
             let compute = rstd.dtype();
             let (x, g) = (x.to_dtype(compute), g.to_dtype(compute));
@@ -114,18 +123,24 @@ impl Tensor {
     pub fn rms_norm(&self, normalized_shape: &[usize], weight: Option<&Tensor>, eps: f64) -> Tensor {
         let axes = self.normalized_axes("rms_norm", normalized_shape, weight, None);
         let x = self.float_input();
-        let (storage, rstd) = cpu::rms_norm(x.kernel_view(), axes.len(), weight.map(|w| w.kernel_view()), eps);
-        let rstd = Tensor::from_storage(rstd, &self.stats_shape(axes.len()));
         let mut inputs = vec![&x];
         inputs.extend(weight);
+        let op = Op::RmsNorm { axes: axes.len(), eps: Scalar::Float(eps) };
+        let (out, saved_rstd) = match record_op(&op, &inputs, None) {
+            Some(traced) => (traced, None),
+            None => {
+                let (storage, rstd) = cpu::rms_norm(x.kernel_view(), axes.len(), weight.map(|w| w.kernel_view()), eps);
+                let rstd = Tensor::from_storage(rstd, &self.stats_shape(axes.len()));
+                (Tensor::from_storage(storage, self.shape()), Some(rstd))
+            }
+        };
         let (xs, ws) = (Saved::new("RmsNormBackward", &x), weight.map(|w| Saved::new("RmsNormBackward", w)));
         let lead = self.rank() - axes.len();
-        record("RmsNormBackward", &inputs, storage, Layout::contiguous(self.shape()), move |g| {
+        record_out("RmsNormBackward", &inputs, out, move |g| {
             let x = xs.get();
-            let rstd = if is_grad_enabled() {
-                x.square().mean_dims(&axes, true).add_scalar(eps).rsqrt()
-            } else {
-                rstd.clone()
+            let rstd = match &saved_rstd {
+                Some(rstd) if !recompute_saved() => rstd.clone(),
+                _ => x.square().mean_dims(&axes, true).add_scalar(eps).rsqrt(),
             };
             let compute = rstd.dtype();
             let (xc, g) = (x.to_dtype(compute), g.to_dtype(compute));

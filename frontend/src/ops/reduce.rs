@@ -1,13 +1,13 @@
 //! Reductions over dims and their gradients.
 
+use super::run_op;
 use super::shape_or_panic;
-use crate::autograd::{Saved, record};
+use crate::autograd::{Saved, record_out};
 use crate::tensor::Tensor;
-use ignis_ir::{DType, ReduceOp, shape};
-use ignis_runtime::{Layout, cpu};
+use ignis_ir::{DType, Op, ReduceOp, shape};
 
 impl Tensor {
-    fn reduce_raw(&self, op: ReduceOp, dims: &[isize], keepdim: bool) -> (ignis_runtime::Storage, Layout, Vec<usize>) {
+    fn reduce_raw(&self, op: ReduceOp, dims: &[isize], keepdim: bool) -> (Tensor, Vec<usize>) {
         let axes = shape_or_panic(op.name(), shape::normalize_axes(dims, self.rank()));
         if matches!(op, ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin) {
             for &a in &axes {
@@ -20,13 +20,9 @@ impl Tensor {
             }
         }
         let out_shape = shape::reduce(self.shape(), &axes, keepdim);
-        let storage = if axes.is_empty() {
-            // A 0-dim tensor reduced over "all" of its zero dims is itself.
-            cpu::cast(self.kernel_view(), op.result_dtype(self.dtype()))
-        } else {
-            cpu::reduce(op, self.kernel_view(), &axes, keepdim)
-        };
-        (storage, Layout::contiguous(&out_shape), axes.to_vec())
+        // A 0-dim tensor reduced over "all" of its zero dims is itself (the op casts it).
+        let reduce = Op::Reduce { op, axes: axes.to_vec(), keepdim };
+        (run_op(reduce, &[self], op.result_dtype(self.dtype()), &out_shape), axes.to_vec())
     }
 
     /// Undoes a reduction's removal of `axes` so a gradient broadcasts back over them.
@@ -42,9 +38,9 @@ impl Tensor {
 
     /// Sum over `dims` (all dims when empty).
     pub fn sum_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
-        let (storage, layout, axes) = self.reduce_raw(ReduceOp::Sum, dims, keepdim);
+        let (out, axes) = self.reduce_raw(ReduceOp::Sum, dims, keepdim);
         let (input_shape, dtype) = (self.dims(), self.dtype());
-        record("SumBackward", &[self], storage, layout, move |g| {
+        record_out("SumBackward", &[self], out, move |g| {
             vec![Some(Tensor::unreduce(g, &axes, keepdim, &input_shape).to_dtype(dtype))]
         })
     }
@@ -58,10 +54,10 @@ impl Tensor {
     }
 
     pub fn mean_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
-        let (storage, layout, axes) = self.reduce_raw(ReduceOp::Mean, dims, keepdim);
+        let (out, axes) = self.reduce_raw(ReduceOp::Mean, dims, keepdim);
         let (input_shape, dtype) = (self.dims(), self.dtype());
         let count: usize = axes.iter().map(|&a| input_shape[a]).product();
-        record("MeanBackward", &[self], storage, layout, move |g| {
+        record_out("MeanBackward", &[self], out, move |g| {
             vec![Some(Tensor::unreduce(&g.div_scalar(count as f64), &axes, keepdim, &input_shape).to_dtype(dtype))]
         })
     }
@@ -77,12 +73,12 @@ impl Tensor {
     /// Product over `dims`. Its gradient divides by the input, so inputs with zeros get
     /// NaN or infinite gradients.
     pub fn prod_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
-        let (storage, layout, axes) = self.reduce_raw(ReduceOp::Prod, dims, keepdim);
+        let (out, axes) = self.reduce_raw(ReduceOp::Prod, dims, keepdim);
         let input_shape = self.dims();
         let x = Saved::new("ProdBackward", self);
-        let y = Saved::new("ProdBackward", &Tensor::from_parts(storage.clone(), layout.clone()));
+        let y = Saved::new("ProdBackward", &out.detach());
         let dims_back: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
-        record("ProdBackward", &[self], storage, layout, move |g| {
+        record_out("ProdBackward", &[self], out, move |g| {
             let y = if crate::is_grad_enabled() { x.get().prod_dims(&dims_back, keepdim) } else { y.get().clone() };
             let gy = Tensor::unreduce(&g.mul(&y), &axes, keepdim, &input_shape);
             vec![Some(gy.div(x.get()))]
@@ -91,11 +87,11 @@ impl Tensor {
 
     /// Max or min over `dims`; the gradient is shared evenly among tied maxima.
     fn extremum(&self, op: ReduceOp, name: &'static str, dims: &[isize], keepdim: bool) -> Tensor {
-        let (storage, layout, axes) = self.reduce_raw(op, dims, keepdim);
+        let (out, axes) = self.reduce_raw(op, dims, keepdim);
         let input_shape = self.dims();
         let x = Saved::new(name, self);
-        let y = Saved::new(name, &Tensor::from_parts(storage.clone(), layout.clone()));
-        record(name, &[self], storage, layout, move |g| {
+        let y = Saved::new(name, &out.detach());
+        record_out(name, &[self], out, move |g| {
             let hits = x.get().eq(&Tensor::unreduce(y.get(), &axes, keepdim, &input_shape)).to_dtype(g.dtype());
             let count = hits.sum_dims(&axes.iter().map(|&a| a as isize).collect::<Vec<_>>(), true);
             let share = Tensor::unreduce(&g.clone(), &axes, keepdim, &input_shape);
@@ -124,12 +120,12 @@ impl Tensor {
 
     /// Index of the largest element along `dim` (first on ties), as i64.
     pub fn argmax(&self, dim: isize, keepdim: bool) -> Tensor {
-        let (storage, layout, _) = self.reduce_raw(ReduceOp::ArgMax, &[dim], keepdim);
-        Tensor::from_parts(storage, layout)
+        let (out, _) = self.reduce_raw(ReduceOp::ArgMax, &[dim], keepdim);
+        out
     }
     pub fn argmin(&self, dim: isize, keepdim: bool) -> Tensor {
-        let (storage, layout, _) = self.reduce_raw(ReduceOp::ArgMin, &[dim], keepdim);
-        Tensor::from_parts(storage, layout)
+        let (out, _) = self.reduce_raw(ReduceOp::ArgMin, &[dim], keepdim);
+        out
     }
     /// Index into the flattened tensor of its largest element.
     pub fn argmax_all(&self) -> Tensor {
@@ -137,12 +133,12 @@ impl Tensor {
     }
 
     pub fn all_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
-        let (storage, layout, _) = self.reduce_raw(ReduceOp::All, dims, keepdim);
-        Tensor::from_parts(storage, layout)
+        let (out, _) = self.reduce_raw(ReduceOp::All, dims, keepdim);
+        out
     }
     pub fn any_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
-        let (storage, layout, _) = self.reduce_raw(ReduceOp::Any, dims, keepdim);
-        Tensor::from_parts(storage, layout)
+        let (out, _) = self.reduce_raw(ReduceOp::Any, dims, keepdim);
+        out
     }
     pub fn all(&self) -> bool {
         self.all_dims(&[], false).item::<bool>()
@@ -177,9 +173,9 @@ impl Tensor {
     /// Running sum along `dim` (integers accumulate in i64).
     pub fn cumsum(&self, dim: isize) -> Tensor {
         let d = self.norm_dim("cumsum", dim);
-        let storage = cpu::cumsum(self.kernel_view(), d);
         let dtype = self.dtype();
-        record("CumsumBackward", &[self], storage, Layout::contiguous(self.shape()), move |g| {
+        let out = run_op(Op::CumSum { dim: d }, &[self], ReduceOp::Sum.result_dtype(dtype), self.shape());
+        record_out("CumsumBackward", &[self], out, move |g| {
             // Each input adds to every later output: the gradient is a reversed running sum.
             let d = d as isize;
             vec![Some(g.flip(&[d]).cumsum(d).flip(&[d]).to_dtype(dtype))]

@@ -1,9 +1,9 @@
 //! Elementwise ops of one tensor and their gradients.
 
-use crate::autograd::{Saved, record};
+use super::run_op;
+use crate::autograd::{Saved, record_out};
 use crate::tensor::Tensor;
-use ignis_ir::{DType, Scalar, UnaryOp};
-use ignis_runtime::{Layout, cpu};
+use ignis_ir::{DType, Op, Scalar, UnaryOp};
 use std::f64::consts::{LN_2, PI};
 
 impl Tensor {
@@ -15,19 +15,14 @@ impl Tensor {
         name: &'static str,
         rule: impl Fn(&Tensor, &Tensor, &Tensor) -> Tensor + Send + Sync + 'static,
     ) -> Tensor {
-        let storage = cpu::unary(op, self.kernel_view());
-        let layout = Layout::contiguous(self.shape());
-        if op.is_predicate() || !self.dtype().is_float() {
-            return Tensor::from_parts(storage, layout);
-        }
-        if !crate::autograd::needs_grad(&[self]) {
-            return Tensor::from_parts(storage, layout);
+        let out = run_op(Op::Unary(op), &[self], op.result_dtype(self.dtype()), self.shape());
+        if op.is_predicate() || !self.dtype().is_float() || !crate::autograd::needs_grad(&[self]) {
+            return out;
         }
         let x = Saved::new(name, self);
         // The output is saved as a detached handle: the node cannot own its own output.
-        let y = Tensor::from_parts(storage.clone(), layout.clone());
-        let y = Saved::new(name, &y);
-        record(name, &[self], storage, layout, move |g| {
+        let y = Saved::new(name, &out.detach());
+        record_out(name, &[self], out, move |g| {
             // A recorded backward (create_graph) needs the output as a function of the input.
             let y = if crate::is_grad_enabled() { x.get().apply_unary(op) } else { y.get().clone() };
             vec![Some(rule(g, x.get(), &y))]
@@ -260,12 +255,12 @@ impl Tensor {
         })
     }
     pub fn logical_not(&self) -> Tensor {
-        Tensor::from_storage(cpu::unary(UnaryOp::LogicalNot, self.kernel_view()), self.shape())
+        run_op(Op::Unary(UnaryOp::LogicalNot), &[self], DType::Bool, self.shape())
     }
     pub fn isnan(&self) -> Tensor {
-        Tensor::from_storage(cpu::unary(UnaryOp::IsNan, self.kernel_view()), self.shape())
+        run_op(Op::Unary(UnaryOp::IsNan), &[self], DType::Bool, self.shape())
     }
     pub fn isinf(&self) -> Tensor {
-        Tensor::from_storage(cpu::unary(UnaryOp::IsInf, self.kernel_view()), self.shape())
+        run_op(Op::Unary(UnaryOp::IsInf), &[self], DType::Bool, self.shape())
     }
 }

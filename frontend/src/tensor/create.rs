@@ -2,8 +2,9 @@
 
 use super::{IntoShape, Tensor};
 use crate::random::seed_offset_pair;
-use ignis_ir::{DType, Scalar};
+use ignis_ir::{DType, Op, Scalar, ValueType};
 use ignis_runtime::cpu::fill_view;
+use ignis_runtime::interpret::truncate_to_significand;
 use ignis_runtime::{Element, Layout, Storage, View, random};
 
 impl Tensor {
@@ -33,10 +34,14 @@ impl Tensor {
     /// Every element set to `value`, converted to `dtype`.
     pub fn full(shape: impl IntoShape, value: impl Into<Scalar>, dtype: DType) -> Tensor {
         let shape = shape.into_shape();
+        let value = value.into();
+        if let Some(traced) = crate::ops::traced_constant(value, dtype, &shape) {
+            return traced;
+        }
         let n: usize = shape.iter().product();
         let storage = Storage::uninit(dtype, n);
         let layout = Layout::contiguous(&shape);
-        fill_view(View::new(&storage, &layout), value.into());
+        fill_view(View::new(&storage, &layout), value);
         Tensor::from_parts(storage, layout)
     }
 
@@ -96,30 +101,23 @@ impl Tensor {
 
     /// Uniform numbers in [0, 1) from the global generator.
     pub fn rand(shape: impl IntoShape, dtype: DType) -> Tensor {
-        Tensor::random(shape.into_shape(), dtype, |values, seed, offset| {
+        Tensor::random(shape.into_shape(), dtype, Op::RandUniform, |values, seed, offset| {
             random::fill_uniform(values, seed, offset);
             // Keep as many bits as the dtype's significand holds, as PyTorch does, so that
             // rounding to the dtype can never produce 1.
-            let digits = match dtype {
-                DType::F16 => 11,
-                DType::BF16 => 8,
-                DType::F32 => 24,
-                _ => return,
-            };
-            let scale = (1u64 << digits) as f64;
-            values.iter_mut().for_each(|v| *v = (*v * scale).floor() / scale);
+            truncate_to_significand(values, dtype);
         })
     }
 
     /// Standard normal numbers from the global generator.
     pub fn randn(shape: impl IntoShape, dtype: DType) -> Tensor {
-        Tensor::random(shape.into_shape(), dtype, random::fill_normal)
+        Tensor::random(shape.into_shape(), dtype, Op::RandNormal, random::fill_normal)
     }
 
     /// Integers uniform in `[low, high)`, as i64.
     pub fn randint(low: i64, high: i64, shape: impl IntoShape) -> Tensor {
         assert!(low < high, "randint: empty range [{low}, {high})");
-        let u = Tensor::random(shape.into_shape(), DType::F64, random::fill_uniform);
+        let u = Tensor::random(shape.into_shape(), DType::F64, Op::RandUniform, random::fill_uniform);
         let span = (high - low) as f64;
         let values: Vec<i64> =
             u.to_vec::<f64>().iter().map(|&x| low + ((x * span) as i64).min(high - low - 1)).collect();
@@ -134,9 +132,13 @@ impl Tensor {
         Tensor::randn(self.dims(), self.dtype())
     }
 
-    fn random(shape: ignis_ir::Dims, dtype: DType, fill: impl Fn(&mut [f64], u64, u64)) -> Tensor {
+    fn random(shape: ignis_ir::Dims, dtype: DType, op: Op, fill: impl Fn(&mut [f64], u64, u64)) -> Tensor {
         assert!(dtype.is_float(), "rand/randn: need a floating point dtype, got {dtype}");
         let n: usize = shape.iter().product();
+        // Traced, the draw is a node whose seed and offset are drawn again on every call.
+        if let Some(traced) = crate::compile::trace::record_random(op, ValueType::of(dtype, &shape), n as u64) {
+            return traced;
+        }
         let (seed, offset) = seed_offset_pair(n as u64);
         let mut values = vec![0.0f64; n];
         fill(&mut values, seed, offset);

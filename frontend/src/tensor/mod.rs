@@ -7,14 +7,14 @@ mod shape_arg;
 pub use shape_arg::IntoShape;
 
 use crate::autograd::{self, Node};
+use crate::compile::trace::{self, TracedValue};
 use ignis_ir::{DType, Dims};
 use ignis_runtime::{Device, Element, Layout, Storage, View};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub(crate) struct TensorImpl {
-    pub(crate) storage: Storage,
-    pub(crate) layout: Layout,
+    pub(crate) data: Data,
     /// The node that produced this tensor; `None` for leaves.
     pub(crate) grad_fn: Option<Arc<Node>>,
     /// For leaves: whether gradients should flow to it. Non-leaves require grad iff they
@@ -22,6 +22,17 @@ pub(crate) struct TensorImpl {
     pub(crate) requires_grad: AtomicBool,
     /// Accumulated gradient of a leaf (or of a non-leaf that called `retain_grad`).
     pub(crate) grad: Mutex<Option<Tensor>>,
+    /// The trace this tensor was created in (0: none). Host data made inside a compiled
+    /// function is a constant of its program, not an input to lift.
+    pub(crate) born_in: u64,
+}
+
+/// Where a tensor's elements are: in storage, or (while a compiled function is being
+/// traced) a value of the graph being captured, filled in when its segment runs.
+#[derive(Clone)]
+pub(crate) enum Data {
+    Concrete(Storage, Layout),
+    Traced(Arc<TracedValue>),
 }
 
 /// An n-dimensional array of one dtype, with autograd.
@@ -31,16 +42,21 @@ pub(crate) struct TensorImpl {
 pub struct Tensor(pub(crate) Arc<TensorImpl>);
 
 impl Tensor {
+    fn from_data(data: Data, grad_fn: Option<Arc<Node>>) -> Tensor {
+        let requires_grad = AtomicBool::new(grad_fn.is_some());
+        Tensor(Arc::new(TensorImpl {
+            data,
+            grad_fn,
+            requires_grad,
+            grad: Mutex::new(None),
+            born_in: trace::current_trace_id(),
+        }))
+    }
+
     /// Wraps a storage and layout as a new leaf tensor.
     pub(crate) fn from_parts(storage: Storage, layout: Layout) -> Tensor {
         debug_assert!(layout.storage_extent() <= storage.len());
-        Tensor(Arc::new(TensorImpl {
-            storage,
-            layout,
-            grad_fn: None,
-            requires_grad: AtomicBool::new(false),
-            grad: Mutex::new(None),
-        }))
+        Tensor::from_data(Data::Concrete(storage, layout), None)
     }
 
     /// A fresh contiguous tensor over `storage`.
@@ -48,34 +64,64 @@ impl Tensor {
         Tensor::from_parts(storage, Layout::contiguous(shape))
     }
 
-    pub(crate) fn with_grad_fn(storage: Storage, layout: Layout, grad_fn: Arc<Node>) -> Tensor {
-        Tensor(Arc::new(TensorImpl {
-            storage,
-            layout,
-            grad_fn: Some(grad_fn),
-            requires_grad: AtomicBool::new(true),
-            grad: Mutex::new(None),
-        }))
+    /// A handle to a value of the graph being traced.
+    pub(crate) fn traced(value: Arc<TracedValue>) -> Tensor {
+        Tensor::from_data(Data::Traced(value), None)
     }
 
+    /// The same elements as `out`, produced by `grad_fn`.
+    pub(crate) fn with_grad_fn(out: &Tensor, grad_fn: Arc<Node>) -> Tensor {
+        Tensor::from_data(out.0.data.clone(), Some(grad_fn))
+    }
+
+    /// The traced value behind this handle, if it has not been computed yet.
+    pub(crate) fn pending_value(&self) -> Option<&Arc<TracedValue>> {
+        match &self.0.data {
+            Data::Traced(v) if !v.is_filled() => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Storage and layout, computing a traced value's segment first if needed. Trace
+    /// bookkeeping reads tensors through this; ops go through `kernel_view`.
+    pub(crate) fn resolved(&self) -> (&Storage, &Layout) {
+        match &self.0.data {
+            Data::Concrete(s, l) => (s, l),
+            Data::Traced(v) => {
+                let (s, l) = v.get_or_materialize();
+                (s, l)
+            }
+        }
+    }
+
+    /// The elements for an eager kernel. Inside a trace this is an op the tracer cannot
+    /// capture, so it ends the segment (a graph break) before reading.
+    #[track_caller]
     pub(crate) fn kernel_view(&self) -> View<'_> {
-        View::new(&self.0.storage, &self.0.layout)
+        trace::before_eager_read(self, std::panic::Location::caller());
+        let (s, l) = self.resolved();
+        View::new(s, l)
     }
 
+    #[track_caller]
     pub(crate) fn storage(&self) -> &Storage {
-        &self.0.storage
+        trace::before_eager_read(self, std::panic::Location::caller());
+        self.resolved().0
     }
 
     pub fn layout(&self) -> &Layout {
-        &self.0.layout
+        match &self.0.data {
+            Data::Concrete(_, l) => l,
+            Data::Traced(v) => v.layout(),
+        }
     }
 
     pub fn shape(&self) -> &[usize] {
-        &self.0.layout.shape
+        &self.layout().shape
     }
 
     pub(crate) fn dims(&self) -> Dims {
-        self.0.layout.shape.clone()
+        self.layout().shape.clone()
     }
 
     /// The size of one dim (negative dims count from the end).
@@ -85,15 +131,15 @@ impl Tensor {
     }
 
     pub fn strides(&self) -> &[isize] {
-        &self.0.layout.strides
+        &self.layout().strides
     }
 
     pub fn storage_offset(&self) -> usize {
-        self.0.layout.offset
+        self.layout().offset
     }
 
     pub fn rank(&self) -> usize {
-        self.0.layout.rank()
+        self.layout().rank()
     }
 
     pub fn dim(&self) -> usize {
@@ -101,24 +147,34 @@ impl Tensor {
     }
 
     pub fn numel(&self) -> usize {
-        self.0.layout.numel()
+        self.layout().numel()
     }
 
     pub fn dtype(&self) -> DType {
-        self.0.storage.dtype()
+        match &self.0.data {
+            Data::Concrete(s, _) => s.dtype(),
+            Data::Traced(v) => v.dtype,
+        }
     }
 
     pub fn device(&self) -> Device {
-        self.0.storage.device()
+        match &self.0.data {
+            Data::Concrete(s, _) => s.device(),
+            Data::Traced(_) => Device::Cpu,
+        }
     }
 
     pub fn is_contiguous(&self) -> bool {
-        self.0.layout.is_contiguous()
+        self.layout().is_contiguous()
     }
 
     /// Whether two tensors view the same storage.
     pub fn shares_storage(&self, other: &Tensor) -> bool {
-        self.0.storage.same(&other.0.storage)
+        match (&self.0.data, &other.0.data) {
+            (Data::Traced(a), Data::Traced(b)) if Arc::ptr_eq(a, b) => true,
+            _ if self.pending_value().is_some() || other.pending_value().is_some() => false,
+            _ => self.resolved().0.same(other.resolved().0),
+        }
     }
 
     /// A number that identifies this tensor handle (not its storage): clones of one handle
@@ -129,7 +185,10 @@ impl Tensor {
 
     /// How many in-place writes the storage has seen.
     pub fn version(&self) -> u64 {
-        self.0.storage.version()
+        match &self.0.data {
+            Data::Concrete(s, _) => s.version(),
+            Data::Traced(v) => v.version(),
+        }
     }
 
     /// Resolves a possibly negative dim, panicking with the op's name when out of range.
@@ -144,7 +203,9 @@ impl Tensor {
     }
 
     /// The elements in row-major order, converted to `T`'s dtype if needed.
+    #[track_caller]
     pub fn to_vec<T: Element>(&self) -> Vec<T> {
+        trace::host_read(self, "to_vec", std::panic::Location::caller());
         let t = if self.dtype() == T::DTYPE { self.clone() } else { self.to_dtype(T::DTYPE) };
         match t.kernel_view().contiguous_slice::<T>() {
             Some(s) => s.to_vec(),
@@ -156,12 +217,15 @@ impl Tensor {
     }
 
     /// The single element of a one-element tensor.
+    #[track_caller]
     pub fn item<T: Element>(&self) -> T {
+        trace::host_read(self, "item", std::panic::Location::caller());
         assert_eq!(self.numel(), 1, "item: expected a tensor with one element, got {}", self.describe());
         self.to_vec::<T>()[0]
     }
 
     /// The single element as an `f64` (any dtype).
+    #[track_caller]
     pub fn item_f64(&self) -> f64 {
         self.item::<f64>()
     }
@@ -238,7 +302,7 @@ impl Tensor {
 
     /// The same data without autograd history (shares storage).
     pub fn detach(&self) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone())
+        Tensor::from_data(self.0.data.clone(), None)
     }
 
     /// Back-propagates from this tensor; it must hold one element unless `grad` is given.

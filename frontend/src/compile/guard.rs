@@ -1,0 +1,153 @@
+//! Guards: the facts a cached trace depends on, checked in order on every call.
+//!
+//! For every argument and captured tensor: dtype, shape, whether it is contiguous, device
+//! and `requires_grad`; then grad mode and the static arguments; captured tensors must
+//! also still be alive (they are lifted by identity). A check allocates nothing.
+
+use super::segment::BindingSpec;
+use crate::tensor::{Tensor, TensorImpl};
+use ignis_ir::{DType, Dims};
+use ignis_runtime::Device;
+use std::fmt;
+use std::sync::Weak;
+
+/// The facts about one tensor that a trace depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Signature {
+    dtype: DType,
+    shape: Dims,
+    contiguous: bool,
+    device: Device,
+    requires_grad: bool,
+}
+
+impl Signature {
+    pub(crate) fn of(t: &Tensor) -> Signature {
+        Signature {
+            dtype: t.dtype(),
+            shape: t.dims(),
+            contiguous: t.is_contiguous(),
+            device: t.device(),
+            requires_grad: t.requires_grad(),
+        }
+    }
+
+    /// The first fact that differs, as (what, expected, found).
+    fn compare(&self, t: &Tensor) -> Option<(&'static str, String, String)> {
+        if self.dtype != t.dtype() {
+            return Some(("dtype", self.dtype.to_string(), t.dtype().to_string()));
+        }
+        if self.shape.as_slice() != t.shape() {
+            return Some(("shape", format!("{:?}", self.shape.as_slice()), format!("{:?}", t.shape())));
+        }
+        if self.contiguous != t.is_contiguous() {
+            return Some(("contiguous", self.contiguous.to_string(), t.is_contiguous().to_string()));
+        }
+        if self.device != t.device() {
+            return Some(("device", format!("{:?}", self.device), format!("{:?}", t.device())));
+        }
+        if self.requires_grad != t.requires_grad() {
+            return Some(("requires_grad", self.requires_grad.to_string(), t.requires_grad().to_string()));
+        }
+        None
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "{}{:?}{}{}",
+            self.dtype,
+            self.shape.as_slice(),
+            if self.contiguous { "" } else { " strided" },
+            if self.requires_grad { " requires_grad" } else { "" }
+        )
+    }
+}
+
+/// Why a cached trace does not apply to a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// `arg 0`, `captured tensor 2`, `grad mode`, `static arguments`, `argument count`.
+    pub subject: String,
+    pub what: &'static str,
+    pub expected: String,
+    pub found: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} {} changed: was {}, now {}", self.subject, self.what, self.expected, self.found)
+    }
+}
+
+pub(crate) struct Guards {
+    args: Vec<Signature>,
+    statics: u64,
+    grad_mode: bool,
+    captured: Vec<(Weak<TensorImpl>, Signature)>,
+}
+
+impl Guards {
+    pub(crate) fn before_trace(args: &[Tensor], statics: u64, grad_mode: bool) -> Guards {
+        Guards { args: args.iter().map(Signature::of).collect(), statics, grad_mode, captured: Vec::new() }
+    }
+
+    /// Adds the captured tensors a replay binds.
+    pub(crate) fn with_captured(mut self, bindings: &[BindingSpec]) -> Guards {
+        for b in bindings {
+            if let BindingSpec::Captured(weak) = b
+                && let Some(t) = weak.upgrade()
+            {
+                self.captured.push((weak.clone(), Signature::of(&Tensor(t))));
+            }
+        }
+        self
+    }
+
+    pub(crate) fn check(&self, args: &[Tensor], statics: u64, grad_mode: bool) -> Result<(), Mismatch> {
+        let miss = |subject: String, what: &'static str, expected: String, found: String| {
+            Err(Mismatch { subject, what, expected, found })
+        };
+        if args.len() != self.args.len() {
+            return miss("argument".into(), "count", self.args.len().to_string(), args.len().to_string());
+        }
+        for (i, (sig, t)) in self.args.iter().zip(args).enumerate() {
+            if let Some((what, expected, found)) = sig.compare(t) {
+                return miss(format!("arg {i}"), what, expected, found);
+            }
+        }
+        if grad_mode != self.grad_mode {
+            return miss("grad".into(), "mode", self.grad_mode.to_string(), grad_mode.to_string());
+        }
+        if statics != self.statics {
+            return miss("static arguments".into(), "value", format!("{:#x}", self.statics), format!("{statics:#x}"));
+        }
+        for (i, (weak, sig)) in self.captured.iter().enumerate() {
+            match weak.upgrade() {
+                None => return miss(format!("captured tensor {i}"), "liveness", "alive".into(), "dropped".into()),
+                Some(t) => {
+                    if let Some((what, expected, found)) = sig.compare(&Tensor(t)) {
+                        return miss(format!("captured tensor {i}"), what, expected, found);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Guards {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        for (i, s) in self.args.iter().enumerate() {
+            writeln!(f, "  arg {i}: {s}")?;
+        }
+        writeln!(f, "  grad mode: {}", self.grad_mode)?;
+        writeln!(f, "  static arguments: {:#x}", self.statics)?;
+        for (i, (_, s)) in self.captured.iter().enumerate() {
+            writeln!(f, "  captured tensor {i}: {s} (by identity)")?;
+        }
+        Ok(())
+    }
+}

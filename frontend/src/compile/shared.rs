@@ -1,0 +1,89 @@
+//! The state one compiled function shares between its calls and threads: options, the
+//! programs of its segments (found by the segment's structure), counters.
+
+use super::backend::SegmentProgram;
+use super::logs::{self, Topic};
+use super::options::CompileOptions;
+use ignis_ir::Graph;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Counters a user (or a test) can read to see what compiling did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Calls traced (the first call, guard misses, and every call of a function that
+    /// cannot be replayed without running it).
+    pub traces: usize,
+    /// Calls answered by a cached program without running the function.
+    pub replays: usize,
+    /// Segment programs compiled.
+    pub compiles: usize,
+    /// Calls that ran eagerly because the recompile limit was reached.
+    pub eager_fallbacks: usize,
+    /// Graph breaks seen over all traced calls.
+    pub breaks: usize,
+}
+
+pub(crate) struct FunctionShared {
+    name: String,
+    pub(crate) options: CompileOptions,
+    programs: Mutex<HashMap<u64, Vec<Arc<SegmentProgram>>>>,
+    pub(crate) traces: AtomicUsize,
+    pub(crate) replays: AtomicUsize,
+    pub(crate) compiles: AtomicUsize,
+    pub(crate) eager_fallbacks: AtomicUsize,
+    pub(crate) breaks: AtomicUsize,
+}
+
+impl FunctionShared {
+    pub(crate) fn new(options: CompileOptions) -> FunctionShared {
+        FunctionShared {
+            name: options.name.clone().unwrap_or_else(|| "fn".into()),
+            options,
+            programs: Mutex::new(HashMap::new()),
+            traces: AtomicUsize::new(0),
+            replays: AtomicUsize::new(0),
+            compiles: AtomicUsize::new(0),
+            eager_fallbacks: AtomicUsize::new(0),
+            breaks: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn stats(&self) -> CompileStats {
+        CompileStats {
+            traces: self.traces.load(Ordering::Relaxed),
+            replays: self.replays.load(Ordering::Relaxed),
+            compiles: self.compiles.load(Ordering::Relaxed),
+            eager_fallbacks: self.eager_fallbacks.load(Ordering::Relaxed),
+            breaks: self.breaks.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The program of a segment with this graph: found by structure, or compiled now.
+    pub(crate) fn segment_program(&self, graph: &Graph) -> Arc<SegmentProgram> {
+        let mut hasher = DefaultHasher::new();
+        graph.hash(&mut hasher);
+        let key = hasher.finish();
+        let mut programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = programs.entry(key).or_default();
+        if let Some(found) = bucket.iter().find(|p| p.graph() == graph) {
+            return found.clone();
+        }
+        let index = self.compiles.fetch_add(1, Ordering::Relaxed);
+        logs::log(Topic::Graph, || format!("{}: captured segment {index}\n{graph}", self.name));
+        if let Some(dir) = logs::dump_dir(self.options.dump_dir.as_deref()) {
+            let stem = format!("{}_{index:03}", self.name);
+            logs::write_dump(&dir, &format!("{stem}.captured.txt"), &graph.to_string());
+            logs::write_dump(&dir, &format!("{stem}.captured.dot"), &ignis_ir::dot::to_dot(graph));
+        }
+        let program = Arc::new(SegmentProgram::compile(graph.clone(), self.options.backend));
+        bucket.push(program.clone());
+        program
+    }
+}

@@ -1,0 +1,235 @@
+//! compile(): capture, replay under guards, recompiles, lifted parameters, in-place writes,
+//! graph breaks and explain, autograd through compiled segments, threads, randomness.
+
+use ignis::compile::{CompileOptions, Static};
+use ignis::{DType, Tensor, compile, compile_with, explain, manual_seed, no_grad};
+use std::sync::Arc;
+
+fn ramp(shape: &[usize], scale: f64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|i| ((i as f64 * 0.37).sin() * scale) as f32).collect();
+    Tensor::from_vec(values, shape.to_vec())
+}
+
+fn assert_close(a: &Tensor, b: &Tensor, tol: f64) {
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    let (x, y) = (a.to_vec::<f64>(), b.to_vec::<f64>());
+    for (i, (p, q)) in x.iter().zip(&y).enumerate() {
+        assert!((p - q).abs() <= tol * (1.0 + q.abs()), "element {i}: {p} vs {q}");
+    }
+}
+
+#[test]
+fn a_compiled_function_matches_eager_and_replays_without_tracing() {
+    let f = |x: Tensor| x.mul_scalar(2.0).add_scalar(1.0).tanh().sum(-1, false);
+    let compiled = compile(f);
+    let x = ramp(&[4, 8], 1.0);
+    assert_close(&compiled.call(x.clone()), &f(x.clone()), 0.0);
+    let y = ramp(&[4, 8], -0.5);
+    assert_close(&compiled.call(y.clone()), &f(y.clone()), 0.0);
+    let stats = compiled.stats();
+    assert_eq!((stats.traces, stats.replays, stats.compiles), (1, 1, 1), "{stats:?}");
+}
+
+#[test]
+fn a_new_shape_is_a_guard_miss_and_traces_again() {
+    let compiled = compile(|x: Tensor| x.softmax(-1));
+    let a = ramp(&[2, 5], 1.0);
+    let b = ramp(&[3, 5], 1.0);
+    compiled.call(a.clone());
+    compiled.call(b.clone());
+    compiled.call(a.clone());
+    compiled.call(b.clone());
+    assert_eq!(compiled.cache_len(), 2);
+    let stats = compiled.stats();
+    assert_eq!((stats.traces, stats.replays), (2, 2), "{stats:?}");
+    assert_close(&compiled.call(b.clone()), &b.softmax(-1), 0.0);
+}
+
+#[test]
+fn past_the_recompile_limit_new_shapes_run_eagerly() {
+    let compiled = compile_with(|x: Tensor| x.exp(), CompileOptions::default().recompile_limit(2));
+    for n in 1..=5 {
+        let x = ramp(&[n], 1.0);
+        assert_close(&compiled.call(x.clone()), &x.exp(), 0.0);
+    }
+    let stats = compiled.stats();
+    assert_eq!(compiled.cache_len(), 2);
+    assert_eq!(stats.eager_fallbacks, 3, "{stats:?}");
+}
+
+#[test]
+fn captured_parameters_are_inputs_so_in_place_updates_are_seen() {
+    let w = ramp(&[3, 3], 1.0);
+    let w_in = w.clone();
+    let compiled = compile(move |x: Tensor| x.matmul(&w_in));
+    let x = ramp(&[2, 3], 0.5);
+    let first = compiled.call(x.clone());
+    assert_close(&first, &x.matmul(&w), 0.0);
+    w.mul_scalar_(2.0);
+    let second = compiled.call(x.clone());
+    assert_close(&second, &x.matmul(&w), 0.0);
+    assert_eq!(compiled.stats().replays, 1);
+}
+
+#[test]
+fn in_place_updates_of_captured_tensors_are_written_back_on_every_call() {
+    let running = Tensor::zeros([4], DType::F32);
+    let state = running.clone();
+    let compiled = compile(move |x: Tensor| {
+        no_grad(|| state.mul_scalar_(0.5).add_(&x.mean(0, false)));
+        x.sub(&state)
+    });
+    let x = ramp(&[3, 4], 1.0);
+    // Eager reference of the same updates.
+    let reference = Tensor::zeros([4], DType::F32);
+    for _ in 0..3 {
+        let out = compiled.call(x.clone());
+        reference.mul_scalar_(0.5).add_(&x.mean(0, false));
+        assert_close(&running, &reference, 1e-7);
+        assert_close(&out, &x.sub(&reference), 1e-7);
+    }
+    assert_eq!(compiled.stats().replays, 2);
+}
+
+#[test]
+fn a_host_read_breaks_the_graph_and_explain_names_the_place() {
+    let f = |x: Tensor| {
+        let s = x.sum_all();
+        if s.item::<f32>() > 0.0 { x.relu() } else { x.neg() }
+    };
+    let compiled = compile(f);
+    for scale in [1.0, -1.0] {
+        let x = ramp(&[5], scale).add_scalar(scale * 0.5);
+        assert_close(&compiled.call(x.clone()), &f(x.clone()), 0.0);
+    }
+    let stats = compiled.stats();
+    assert_eq!(stats.replays, 0, "a function with breaks is traced on every call");
+    let report = explain(&compiled, ramp(&[5], 1.0).add_scalar(0.5));
+    assert_eq!(report.break_count(), 1);
+    assert_eq!(report.graph_count(), 2);
+    let location = report.breaks[0].location.clone().expect("a location");
+    assert!(location.contains("compile_capture.rs"), "{location}");
+    assert!(report.to_string().contains("host read"), "{report}");
+    assert!(report.replayable.is_err());
+}
+
+#[test]
+fn segments_are_found_by_structure_so_retracing_does_not_recompile() {
+    let compiled = compile(|x: Tensor| {
+        let y = x.mul_scalar(3.0);
+        let _ = y.to_vec::<f32>();
+        y.add_scalar(1.0)
+    });
+    for _ in 0..4 {
+        compiled.call(ramp(&[6], 1.0));
+    }
+    let stats = compiled.stats();
+    assert_eq!(stats.traces, 4);
+    assert_eq!(stats.compiles, 2, "{stats:?}");
+}
+
+#[test]
+#[should_panic(expected = "compile (strict)")]
+fn strict_mode_turns_a_break_into_an_error() {
+    let compiled = compile_with(
+        |x: Tensor| {
+            let _ = x.sum_all().item::<f32>();
+            x
+        },
+        CompileOptions::default().strict(true),
+    );
+    compiled.call(ramp(&[3], 1.0));
+}
+
+#[test]
+fn static_arguments_are_part_of_the_guard() {
+    let compiled = compile(|(x, Static(double)): (Tensor, Static<bool>)| if double { x.mul_scalar(2.0) } else { x });
+    let x = ramp(&[3], 1.0);
+    assert_close(&compiled.call((x.clone(), Static(true))), &x.mul_scalar(2.0), 0.0);
+    assert_close(&compiled.call((x.clone(), Static(false))), &x, 0.0);
+    assert_close(&compiled.call((x.clone(), Static(true))), &x.mul_scalar(2.0), 0.0);
+    assert_eq!(compiled.cache_len(), 2);
+}
+
+#[test]
+fn gradients_flow_through_a_compiled_function_into_eager_code() {
+    let w = ramp(&[4, 3], 0.3).requires_grad_(true);
+    let w_in = w.clone();
+    let compiled = compile(move |x: Tensor| x.matmul(&w_in).gelu().layer_norm(&[3], None, None, 1e-5));
+    let x = ramp(&[5, 4], 1.0).requires_grad_(true);
+    let loss = compiled.call(x.clone()).square().sum_all();
+    loss.backward();
+    let (gx, gw) = (x.grad().unwrap(), w.grad().unwrap());
+    x.zero_grad();
+    w.zero_grad();
+    let eager = x.matmul(&w).gelu().layer_norm(&[3], None, None, 1e-5).square().sum_all();
+    eager.backward();
+    assert_close(&loss, &eager, 1e-6);
+    assert_close(&gx, &x.grad().unwrap(), 1e-5);
+    assert_close(&gw, &w.grad().unwrap(), 1e-5);
+}
+
+#[test]
+fn a_training_step_compiled_whole_matches_eager_after_ten_steps() {
+    let make = || (ramp(&[4, 8], 0.2).requires_grad_(true), ramp(&[8, 1], 0.3).requires_grad_(true));
+    let step = |w1: &Tensor, w2: &Tensor, x: &Tensor, y: &Tensor| {
+        w1.zero_grad();
+        w2.zero_grad();
+        let loss = x.matmul(w1).tanh().matmul(w2).sub(y).square().mean_all();
+        loss.backward();
+        no_grad(|| {
+            w1.add_scaled_(&w1.grad().unwrap(), -0.1);
+            w2.add_scaled_(&w2.grad().unwrap(), -0.1);
+        });
+        loss.detach()
+    };
+    let (x, y) = (ramp(&[16, 4], 1.0), ramp(&[16, 1], 0.5));
+    let (e1, e2) = make();
+    let (c1, c2) = make();
+    let (p1, p2) = (c1.clone(), c2.clone());
+    let compiled = compile(move |(x, y): (Tensor, Tensor)| step(&p1, &p2, &x, &y));
+    for _ in 0..10 {
+        let eager_loss = step(&e1, &e2, &x, &y);
+        let compiled_loss = compiled.call((x.clone(), y.clone()));
+        assert_close(&compiled_loss, &eager_loss, 1e-5);
+    }
+    assert_close(&c1, &e1, 1e-5);
+    assert_close(&c2, &e2, 1e-5);
+}
+
+#[test]
+fn one_compiled_function_serves_several_threads() {
+    let compiled = Arc::new(compile(|x: Tensor| x.exp().sum(-1, true).log()));
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let compiled = compiled.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let x = ramp(&[3, 7], 0.1 * (t * 20 + i) as f64);
+                    let expected = x.exp().sum(-1, true).log();
+                    assert_close(&compiled.call(x), &expected, 0.0);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("no thread panicked");
+    }
+}
+
+#[test]
+fn random_ops_draw_fresh_numbers_on_every_call_as_eager_does() {
+    let f = |x: Tensor| x.add(&Tensor::rand([5], DType::F32));
+    let compiled = compile(f);
+    let x = ramp(&[5], 1.0);
+    manual_seed(7);
+    let eager: Vec<Tensor> = (0..3).map(|_| f(x.clone())).collect();
+    manual_seed(7);
+    let traced: Vec<Tensor> = (0..3).map(|_| compiled.call(x.clone())).collect();
+    for (a, b) in traced.iter().zip(&eager) {
+        assert_close(a, b, 0.0);
+    }
+    assert!(eager[0].to_vec::<f32>() != eager[1].to_vec::<f32>());
+    assert_eq!(compiled.stats().replays, 2);
+}
