@@ -17,7 +17,7 @@ pub mod workloads;
 use crate::cli::Args;
 use crate::error::{Error, Result};
 use crate::report::{Machine, Row};
-use crate::workloads::Workload;
+use crate::workloads::{Mode, Workload};
 use std::path::Path;
 
 /// Runs what `args` asks for and prints the table; writes JSON and SVG where asked.
@@ -59,16 +59,57 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// One row: the eager median where ignis can run the workload, and its memory floor.
+/// One row: eager and compiled medians, the first compiled call's time, the largest
+/// relative difference between the two (outputs, and gradients for training workloads), and
+/// the memory floor.
 pub fn measure_workload(workload: Workload, iterations: Option<usize>, bandwidth: &bandwidth::Bandwidth) -> Row {
     let mut row = Row::empty(workload.name());
     let calls = iterations.unwrap_or_else(|| workload.default_iterations());
-    if let Some(mut prepared) = workload.prepare_eager() {
-        let timing = timing::time_calls(workload.warmup_calls(), calls, &mut prepared.call);
-        row.eager_ms = Some(timing.median_ms);
-        row.floor_ms = prepared.bytes_moved.map(|bytes| bandwidth.floor_ms(bytes));
-    }
+    let (Some(mut eager), Some(mut compiled)) = (workload.prepare(Mode::Eager), workload.prepare(Mode::Compiled))
+    else {
+        return row;
+    };
+    // The first call of each, from the same initial state: the accuracy comparison, and
+    // for the compiled function its compile time.
+    let eager_first = eager.call.as_mut()();
+    let eager_gradients = (eager.gradients)();
+    let start = std::time::Instant::now();
+    let compiled_first = compiled.call.as_mut()();
+    row.compile_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+    let compiled_gradients = (compiled.gradients)();
+    let mut expected = vec![eager_first];
+    expected.extend(eager_gradients);
+    let mut found = vec![compiled_first];
+    found.extend(compiled_gradients);
+    row.max_rel_err = Some(max_relative_error(&found, &expected));
+
+    let timing = timing::time_calls(workload.warmup_calls(), calls, &mut eager.call);
+    row.eager_ms = Some(timing.median_ms);
+    row.floor_ms = eager.bytes_moved.map(|bytes| bandwidth.floor_ms(bytes));
+    drop(eager);
+    let timing = timing::time_calls(workload.warmup_calls(), calls, &mut compiled.call);
+    row.compiled_ms = Some(timing.median_ms);
+    row.speedup = Some(row.eager_ms.unwrap_or(0.0) / timing.median_ms);
     row
+}
+
+/// `max |found - expected| / max(|expected|, 1e-6)` over every element of every tensor;
+/// infinite when the tensors do not line up.
+pub fn max_relative_error(found: &[ignis::Tensor], expected: &[ignis::Tensor]) -> f64 {
+    if found.len() != expected.len() {
+        return f64::INFINITY;
+    }
+    let mut worst = 0.0f64;
+    for (f, e) in found.iter().zip(expected) {
+        if f.shape() != e.shape() {
+            return f64::INFINITY;
+        }
+        for (a, b) in f.to_vec::<f64>().iter().zip(e.to_vec::<f64>()) {
+            let err = (a - b).abs() / b.abs().max(1e-6);
+            worst = if err.is_nan() { f64::INFINITY } else { worst.max(err) };
+        }
+    }
+    worst
 }
 
 fn check_writable(path: &Path) -> Result<()> {

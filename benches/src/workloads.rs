@@ -49,6 +49,36 @@ pub struct Prepared {
     pub call: Box<dyn FnMut() -> Tensor>,
     /// Each input read once plus each output written once, where a memory floor applies.
     pub bytes_moved: Option<u64>,
+    /// The gradients a training workload leaves after a call (empty for forward-only ones),
+    /// compared between eager and compiled runs.
+    pub gradients: Box<dyn Fn() -> Vec<Tensor>>,
+}
+
+/// Eager ops, or the same function wrapped in `ignis::compile`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Eager,
+    Compiled,
+}
+
+/// The workload's function as a call: run as is, or through `compile()`. Tensors the
+/// function uses are captured, so the compiled function lifts them as inputs.
+fn call_in(mode: Mode, f: impl Fn() -> Tensor + Send + Sync + 'static) -> Box<dyn FnMut() -> Tensor> {
+    match mode {
+        Mode::Eager => Box::new(f),
+        Mode::Compiled => {
+            let compiled = ignis::compile(move |(): ()| f());
+            Box::new(move || compiled.call(()))
+        }
+    }
+}
+
+fn no_gradients() -> Box<dyn Fn() -> Vec<Tensor>> {
+    Box::new(Vec::new)
+}
+
+fn gradients_of(parameters: Vec<Tensor>) -> Box<dyn Fn() -> Vec<Tensor>> {
+    Box::new(move || parameters.iter().filter_map(Tensor::grad).collect())
 }
 
 impl Workload {
@@ -99,6 +129,11 @@ impl Workload {
     /// Builds the inputs (from a fixed seed) and the eager call; `None` when ignis lacks
     /// what the workload needs.
     pub fn prepare_eager(self) -> Option<Prepared> {
+        self.prepare(Mode::Eager)
+    }
+
+    /// Builds the inputs (from the same seeds) and the call in `mode`.
+    pub fn prepare(self, mode: Mode) -> Option<Prepared> {
         let matrix_bytes = (ROWS * COLUMNS) as u64 * F32_BYTES;
         let row_bytes = COLUMNS as u64 * F32_BYTES;
         match self {
@@ -108,8 +143,9 @@ impl Workload {
                 let w = Tensor::randn([ROWS, COLUMNS], DType::F32);
                 let b = Tensor::randn([ROWS, COLUMNS], DType::F32);
                 Some(Prepared {
-                    call: inference(move || elementwise_chain(&x, &w, &b)),
+                    call: inference(mode, move || elementwise_chain(&x, &w, &b)),
                     bytes_moved: Some(4 * matrix_bytes),
+                    gradients: no_gradients(),
                 })
             }
             Workload::W2 => {
@@ -120,14 +156,19 @@ impl Workload {
                 let weight = Tensor::randn([COLUMNS], DType::F32).mul_scalar(0.1).add_scalar(1.0);
                 let bias = Tensor::randn([COLUMNS], DType::F32).mul_scalar(0.1);
                 Some(Prepared {
-                    call: inference(move || layer_norm(&x, &weight, &bias)),
+                    call: inference(mode, move || layer_norm(&x, &weight, &bias)),
                     bytes_moved: Some(2 * matrix_bytes + 2 * row_bytes),
+                    gradients: no_gradients(),
                 })
             }
             Workload::W3 => {
                 ignis::manual_seed(0);
                 let x = Tensor::randn([ROWS, COLUMNS], DType::F32);
-                Some(Prepared { call: inference(move || softmax(&x)), bytes_moved: Some(2 * matrix_bytes) })
+                Some(Prepared {
+                    call: inference(mode, move || softmax(&x)),
+                    bytes_moved: Some(2 * matrix_bytes),
+                    gradients: no_gradients(),
+                })
             }
             Workload::W4 => {
                 ignis::manual_seed(1);
@@ -137,35 +178,50 @@ impl Workload {
                     Linear::random(MLP_HIDDEN, MLP_WIDTH),
                     Linear::random(MLP_WIDTH, MLP_WIDTH),
                 ];
-                Some(Prepared { call: inference(move || mlp_forward(&x, &layers)), bytes_moved: None })
+                Some(Prepared {
+                    call: inference(mode, move || mlp_forward(&x, &layers)),
+                    bytes_moved: None,
+                    gradients: no_gradients(),
+                })
             }
             Workload::W7 => {
                 ignis::manual_seed(3);
                 let x = Tensor::randn([TINY_LENGTH], DType::F32);
-                Some(Prepared { call: inference(move || tiny_op_chain(&x)), bytes_moved: None })
+                Some(Prepared {
+                    call: inference(mode, move || tiny_op_chain(&x)),
+                    bytes_moved: None,
+                    gradients: no_gradients(),
+                })
             }
             Workload::W5 => {
                 ignis::manual_seed(1);
                 let x = Tensor::randn([MLP_BATCH, MLP_WIDTH], DType::F32);
                 let target = Tensor::randn([MLP_BATCH, MLP_WIDTH], DType::F32);
-                let mut step = TrainingStep::new();
-                Some(Prepared { call: Box::new(move || step.run(&x, &target)), bytes_moved: None })
+                let step = TrainingStep::new();
+                let gradients = gradients_of(step.parameters());
+                // The whole step (forward, loss, backward, SGD update) is one function.
+                let step = std::sync::Mutex::new(step);
+                let call = call_in(mode, move || step.lock().unwrap_or_else(|e| e.into_inner()).run(&x, &target));
+                Some(Prepared { call, bytes_moved: None, gradients })
             }
             Workload::W6f => {
                 let (block, x) = transformer_block();
-                Some(Prepared { call: inference(move || block.forward(&x)), bytes_moved: None })
+                Some(Prepared {
+                    call: inference(mode, move || block.forward(&x)),
+                    bytes_moved: None,
+                    gradients: no_gradients(),
+                })
             }
             Workload::W6b => {
                 let (block, x) = transformer_block();
-                Some(Prepared {
-                    call: Box::new(move || {
-                        block.zero_grad();
-                        let loss = block.forward(&x).square().mean_all();
-                        loss.backward();
-                        loss
-                    }),
-                    bytes_moved: None,
-                })
+                let gradients = gradients_of(block.parameters());
+                let call = call_in(mode, move || {
+                    block.zero_grad();
+                    let loss = block.forward(&x).square().mean_all();
+                    loss.backward();
+                    loss.detach()
+                });
+                Some(Prepared { call, bytes_moved: None, gradients })
             }
         }
     }
@@ -173,8 +229,9 @@ impl Workload {
 
 /// A forward-only call, timed without recording autograd (as the peers time it under
 /// `torch.no_grad()`).
-fn inference(f: impl Fn() -> Tensor + 'static) -> Box<dyn FnMut() -> Tensor> {
-    Box::new(move || ignis::no_grad(&f))
+fn inference(mode: Mode, f: impl Fn() -> Tensor + Send + Sync + 'static) -> Box<dyn FnMut() -> Tensor> {
+    let mut call = call_in(mode, f);
+    Box::new(move || ignis::no_grad(&mut call))
 }
 
 /// W1: `gelu_tanh(x * w + b)`, three eager ops.
@@ -259,7 +316,7 @@ impl TrainingStep {
         let loss = self.model.forward(x).mse_loss(target, Reduction::Mean);
         loss.backward();
         self.optimizer.step();
-        loss
+        loss.detach()
     }
 }
 

@@ -12,6 +12,10 @@ fn assert_close(actual: &[f32], expected: &[f64], tolerance: f64) {
     }
 }
 
+/// Tests that draw from the global generator take turns, so that two preparations of one
+/// workload see the same numbers.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn w1_is_gelu_tanh_of_x_times_w_plus_b() {
     let x = Tensor::from_vec(vec![1.0f32, -0.5, 2.0], [3]);
@@ -91,6 +95,7 @@ fn w7_is_one_hundred_ops() {
 
 #[test]
 fn every_workload_prepares_eagerly() {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     // W1-W5 build large inputs; W6f and W7 are cheap enough to run here.
     let mut prepared = Workload::W7.prepare_eager().expect("W7 runs eagerly");
     assert_eq!((prepared.call)().shape(), &[workloads::TINY_LENGTH]);
@@ -102,7 +107,22 @@ fn every_workload_prepares_eagerly() {
 }
 
 #[test]
+fn compiled_workloads_give_the_eager_results() {
+    use ignis_bench::workloads::Mode;
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    for workload in [Workload::W6f, Workload::W7] {
+        let mut eager = workload.prepare(Mode::Eager).expect("runs eagerly");
+        let mut compiled = workload.prepare(Mode::Compiled).expect("runs compiled");
+        for _ in 0..2 {
+            let (e, c) = ((eager.call)(), (compiled.call)());
+            assert_eq!(ignis_bench::max_relative_error(&[c], &[e]), 0.0, "{}", workload.name());
+        }
+    }
+}
+
+#[test]
 fn w5_step_is_sgd_on_the_mse_gradient() {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     use ignis_bench::workloads::{LEARNING_RATE, TrainingStep};
     ignis::manual_seed(4);
     let mut step = TrainingStep::with_sizes(6, 10);
@@ -128,6 +148,7 @@ fn w5_step_is_sgd_on_the_mse_gradient() {
 
 #[test]
 fn w6_block_backward_reaches_every_parameter() {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let (block, x) = workloads::transformer_block();
     use ignis::nn::Module;
     let y = block.forward(&x);

@@ -5,6 +5,9 @@ use ignis::compile::{CompileOptions, Static};
 use ignis::{DType, Tensor, compile, compile_with, explain, manual_seed, no_grad};
 use std::sync::Arc;
 
+/// Tests that draw from the global generator take turns.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn ramp(shape: &[usize], scale: f64) -> Tensor {
     let n: usize = shape.iter().product();
     let values: Vec<f32> = (0..n).map(|i| ((i as f64 * 0.37).sin() * scale) as f32).collect();
@@ -220,6 +223,7 @@ fn one_compiled_function_serves_several_threads() {
 
 #[test]
 fn random_ops_draw_fresh_numbers_on_every_call_as_eager_does() {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let f = |x: Tensor| x.add(&Tensor::rand([5], DType::F32));
     let compiled = compile(f);
     let x = ramp(&[5], 1.0);
@@ -232,4 +236,39 @@ fn random_ops_draw_fresh_numbers_on_every_call_as_eager_does() {
     }
     assert!(eager[0].to_vec::<f32>() != eager[1].to_vec::<f32>());
     assert_eq!(compiled.stats().replays, 2);
+}
+
+#[test]
+fn the_dump_dir_gets_each_captured_segment_as_text_and_dot() {
+    let dir = std::env::temp_dir().join(format!("ignis-dump-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = CompileOptions::default().dump_dir(&dir).name("mlp");
+    let w = ramp(&[4, 4], 0.5);
+    let compiled = compile_with(move |x: Tensor| x.matmul(&w).relu(), options);
+    compiled.call(ramp(&[2, 4], 1.0));
+    let text = std::fs::read_to_string(dir.join("mlp_000.captured.txt")).expect("the captured graph");
+    assert!(text.contains("matmul") && text.contains("relu"), "{text}");
+    let parsed = ignis_ir::parse(&text).expect("a dump parses back");
+    assert_eq!(parsed.nodes.len(), 2);
+    let dot = std::fs::read_to_string(dir.join("mlp_000.captured.dot")).expect("the DOT picture");
+    assert!(dot.starts_with("digraph"), "{dot}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_compiled_transformer_block_is_one_segment_and_replays() {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    use ignis::nn::{BlockConfig, Module, TransformerBlock};
+    manual_seed(5);
+    let block = TransformerBlock::decoder(&BlockConfig::new(16, 2));
+    let compiled = compile(move |x: Tensor| block.forward(&x));
+    let x = Tensor::randn([2, 6, 16], DType::F32);
+    let report = no_grad(|| explain(&compiled, x.clone()));
+    assert_eq!(report.break_count(), 0, "{report}");
+    assert!(report.replayable.is_ok(), "{report}");
+    let eager = no_grad(|| compiled.call_eager(x.clone()));
+    for _ in 0..2 {
+        assert_close(&no_grad(|| compiled.call(x.clone())), &eager, 0.0);
+    }
+    assert_eq!(compiled.stats().replays, 1);
 }

@@ -26,6 +26,13 @@ pub trait Outputs {
     fn fixed_len() -> Option<usize>;
 }
 
+impl Args for () {
+    fn tensors(&self) -> Vec<Tensor> {
+        Vec::new()
+    }
+    fn static_key(&self, _: &mut DefaultHasher) {}
+}
+
 impl Args for Tensor {
     fn tensors(&self) -> Vec<Tensor> {
         vec![self.clone()]

@@ -358,7 +358,9 @@ fn uninit_like(param: &Tensor) -> Tensor {
 /// they never share the parameter's storage.)
 fn fusable(param: &Tensor, grad: &Tensor, state: &[&Tensor]) -> bool {
     let f32_contiguous = |t: &Tensor| t.dtype() == DType::F32 && t.is_contiguous();
-    f32_contiguous(param)
+    // Traced, the update is recorded from tensor ops so that it joins the program.
+    !crate::compile::is_tracing()
+        && f32_contiguous(param)
         && f32_contiguous(grad)
         && !param.shares_storage(grad)
         && state.iter().all(|s| f32_contiguous(s) && !s.shares_storage(grad))
