@@ -34,3 +34,24 @@ fn readme_example_runs_and_its_gradient_is_right() {
     }
     assert_eq!(b.grad().expect("b has a gradient").shape(), &[2]);
 }
+
+#[test]
+fn readme_compile_example_runs() {
+    use ignis::compile::Static;
+    use ignis::{compile, explain};
+
+    let w = Tensor::randn([64, 64], DType::F32);
+    let w_in = w.clone();
+    let layer = compile(move |x: Tensor| x.matmul(&w_in).relu());
+    let _ = layer.call(Tensor::randn([8, 64], DType::F32));
+    let y = layer.call(Tensor::randn([8, 64], DType::F32));
+    assert_eq!(layer.stats().replays, 1);
+
+    let scaled = compile(|(x, Static(double)): (Tensor, Static<bool>)| if double { x.mul_scalar(2.0) } else { x });
+    let doubled = scaled.call((y.clone(), Static(true)));
+    assert_eq!(doubled.to_vec::<f32>(), y.mul_scalar(2.0).to_vec::<f32>());
+
+    let f = compile(|x: Tensor| if x.sum_all().item::<f32>() > 0.0 { x.relu() } else { x.neg() });
+    let report = explain(&f, y.clone());
+    assert_eq!(report.break_count(), 1);
+}
