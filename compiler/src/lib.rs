@@ -1,5 +1,7 @@
 //! ignis-compiler: graph passes from a captured graph to a runnable program.
 //!
-//! Decomposition, e-graph rewriting, forward/backward partitioning, fusion, scheduling and
-//! memory planning arrive with `compile()`; until then this crate holds no pass and claims
-//! none. It must never know about the user-facing `Tensor` or the autograd tape.
+//! `partition` splits a joint forward+backward graph into two programs. Decomposition,
+//! e-graph rewriting, fusion, scheduling and memory planning arrive with the optimizing
+//! compiler. This crate never knows about the user-facing `Tensor` or the autograd tape.
+
+pub mod partition;

@@ -161,7 +161,9 @@ fn gradients_flow_through_a_compiled_function_into_eager_code() {
     let w_in = w.clone();
     let compiled = compile(move |x: Tensor| x.matmul(&w_in).gelu().layer_norm(&[3], None, None, 1e-5));
     let x = ramp(&[5, 4], 1.0).requires_grad_(true);
-    let loss = compiled.call(x.clone()).square().sum_all();
+    let out = compiled.call(x.clone());
+    assert_eq!(out.grad_fn_name(), Some("CompiledSegmentBackward"));
+    let loss = out.square().sum_all();
     loss.backward();
     let (gx, gw) = (x.grad().unwrap(), w.grad().unwrap());
     x.zero_grad();
@@ -199,6 +201,10 @@ fn a_training_step_compiled_whole_matches_eager_after_ten_steps() {
     }
     assert_close(&c1, &e1, 1e-5);
     assert_close(&c2, &e2, 1e-5);
+    assert_close(&c1.grad().unwrap(), &e1.grad().unwrap(), 1e-5);
+    // The step leaves its gradients in `.grad` and updates the weights in place: both are
+    // effects a replay reproduces, so only the first call traces.
+    assert_eq!(compiled.stats().replays, 9, "{:?}", compiled.stats());
 }
 
 #[test]
@@ -271,4 +277,71 @@ fn a_compiled_transformer_block_is_one_segment_and_replays() {
         assert_close(&no_grad(|| compiled.call(x.clone())), &eager, 0.0);
     }
     assert_eq!(compiled.stats().replays, 1);
+}
+
+#[test]
+fn one_backward_crosses_segments_and_eager_ops() {
+    let w = ramp(&[3, 3], 0.4).requires_grad_(true);
+    let w_in = w.clone();
+    let f = move |x: Tensor| {
+        let h = x.matmul(&w_in).tanh();
+        // A host read: the first segment ends here, the second starts from its values.
+        let scale = if h.sum_all().item::<f32>() > 0.0 { 2.0 } else { 3.0 };
+        h.mul_scalar(scale).sigmoid().matmul(&w_in)
+    };
+    let compiled = compile(f.clone());
+    let x = ramp(&[4, 3], 1.0).requires_grad_(true);
+    let loss = compiled.call(x.clone()).exp().mean_all();
+    loss.backward();
+    let (gx, gw) = (x.grad().unwrap(), w.grad().unwrap());
+    x.zero_grad();
+    w.zero_grad();
+    let eager = f(x.clone()).exp().mean_all();
+    eager.backward();
+    assert_close(&loss, &eager, 1e-6);
+    assert_close(&gx, &x.grad().unwrap(), 1e-5);
+    assert_close(&gw, &w.grad().unwrap(), 1e-5);
+    assert_eq!(explain(&compiled, x.clone()).graph_count(), 2);
+}
+
+#[test]
+fn second_derivatives_through_compiled_code_match_eager() {
+    let f = |x: Tensor| x.tanh().mul(&x).sum_all();
+    let compiled = compile(f);
+    let second = |use_compiled: bool| {
+        let x = ramp(&[5], 1.0).requires_grad_(true);
+        let y = if use_compiled { compiled.call(x.clone()) } else { f(x.clone()) };
+        y.backward_with(None, false, true);
+        let gx = x.grad().unwrap();
+        assert!(gx.requires_grad(), "the first derivative carries a graph");
+        x.zero_grad();
+        gx.square().sum_all().backward();
+        (gx.detach(), x.grad().unwrap())
+    };
+    let (g1, h1) = second(true);
+    let (g2, h2) = second(false);
+    assert_close(&g1, &g2, 1e-6);
+    assert_close(&h1, &h2, 1e-5);
+}
+
+#[test]
+fn a_differentiable_segment_dumps_its_joint_forward_and_backward_graphs() {
+    let dir = std::env::temp_dir().join(format!("ignis-joint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let w = ramp(&[4, 4], 0.5).requires_grad_(true);
+    let w_in = w.clone();
+    let compiled =
+        compile_with(move |x: Tensor| x.matmul(&w_in).tanh(), CompileOptions::default().dump_dir(&dir).name("layer"));
+    compiled.call(ramp(&[2, 4], 1.0)).sum_all().backward();
+    for kind in ["joint", "forward", "backward"] {
+        let text = std::fs::read_to_string(dir.join(format!("layer_000.{kind}.txt")))
+            .or_else(|_| std::fs::read_to_string(dir.join(format!("layer_001.{kind}.txt"))))
+            .unwrap_or_else(|_| panic!("a {kind} dump"));
+        ignis_ir::parse(&text).unwrap_or_else(|e| panic!("the {kind} dump parses back: {e}\n{text}"));
+    }
+    let backward = std::fs::read_to_string(dir.join("layer_001.backward.txt")).expect("the backward program");
+    // The backward reads the saved tanh output instead of recomputing the product.
+    assert!(!backward.contains("tanh"), "{backward}");
+    assert!(backward.contains("matmul"), "{backward}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

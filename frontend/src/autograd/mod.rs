@@ -9,8 +9,8 @@ mod grad_mode;
 pub mod gradcheck;
 mod saved;
 
-pub(crate) use engine::Node;
 pub use engine::backward;
+pub(crate) use engine::{Node, SlotsBackwardFn, Wiring, grads_of_lifted};
 pub use grad_mode::{NoGradGuard, enable_grad, is_grad_enabled, no_grad};
 pub use gradcheck::{GradcheckOptions, gradcheck};
 pub(crate) use saved::Saved;
@@ -25,8 +25,12 @@ pub(crate) type BackwardFn = Box<dyn Fn(&Tensor) -> Vec<Option<Tensor>> + Send +
 /// Where a gradient goes next: into another node, or into a leaf's `.grad`.
 #[derive(Clone)]
 pub(crate) enum Edge {
-    Node(Arc<Node>),
+    /// Output `slot` of a node.
+    Node(Arc<Node>, u32),
     Leaf(Arc<TensorImpl>),
+    /// A tensor lifted into the segment being traced, as parameter `param`: a full
+    /// backward follows it into the tensor's own edge; a traced backward stops there.
+    Lifted(usize, Tensor),
 }
 
 /// Whether an op on these inputs must record a node.
@@ -34,9 +38,12 @@ pub(crate) fn needs_grad(inputs: &[&Tensor]) -> bool {
     is_grad_enabled() && inputs.iter().any(|t| t.requires_grad())
 }
 
-fn edge_of(t: &Tensor) -> Option<Edge> {
-    if let Some(node) = t.grad_fn() {
-        Some(Edge::Node(node.clone()))
+pub(crate) fn edge_of(t: &Tensor) -> Option<Edge> {
+    if let Some(node) = crate::compile::trace::op_node_of(t) {
+        // A value of the segment being traced: its own op's node.
+        Some(Edge::Node(node, 0))
+    } else if let Some(node) = t.grad_fn() {
+        Some(Edge::Node(node.clone(), t.0.grad_slot))
     } else if t.requires_grad() {
         Some(Edge::Leaf(t.0.clone()))
     } else {
@@ -68,10 +75,13 @@ pub(crate) fn record_out(
     if !needs_grad(inputs) {
         return out;
     }
+    if out.pending_value().is_some() {
+        return crate::compile::trace::record_grad(name, inputs, out, Box::new(backward));
+    }
     let edges = inputs.iter().map(|t| edge_of(t)).collect();
     let shapes = inputs.iter().map(|t| (t.dims(), t.dtype())).collect();
     let node = Node::new(name, edges, shapes, Box::new(backward));
-    Tensor::with_grad_fn(&out, node)
+    Tensor::with_grad_fn(&out, node, 0)
 }
 
 /// Whether backward rules must rebuild statistics from tensor ops rather than use what a

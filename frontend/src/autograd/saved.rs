@@ -15,7 +15,7 @@ pub(crate) struct Saved {
 impl Saved {
     pub(crate) fn new(op: &'static str, tensor: &Tensor) -> Saved {
         let version = if tensor.pending_value().is_some() { None } else { Some(tensor.version()) };
-        Saved { tensor: tensor.clone(), version, op }
+        Saved { tensor: tensor.saved_alias(), version, op }
     }
 
     /// The saved tensor; panics if its storage was written in place after it was saved,

@@ -207,6 +207,10 @@ fn replay<O: Outputs>(replay: &Replay, args: &[Tensor]) -> O {
         let target = resolve_target(target, args);
         trace::write_back(&target, storage, layout);
     }
+    for (index, target) in &replay.grads {
+        let (storage, layout) = &results[*index];
+        resolve_target(target, args).set_grad(Some(Tensor::from_parts(storage.clone(), layout.clone())));
+    }
     let tensors: Vec<Tensor> = replay
         .outputs
         .iter()

@@ -32,6 +32,8 @@ impl BindingSpec {
             },
             Binding::RngSeed { count, .. } => BindingSpec::RngSeed { count: *count },
             Binding::RngOffset { .. } => BindingSpec::RngOffset,
+            // A segment with a compiled backward is traced on every call for now.
+            Binding::Gradient => BindingSpec::Unreplayable,
         }
     }
 
@@ -90,6 +92,9 @@ pub(crate) struct Replay {
     pub(crate) outputs: Vec<OutputSpec>,
     /// Program output index and target of every write-back.
     pub(crate) writes: Vec<(usize, BindingSpec)>,
+    /// Program output index and the tensor whose `.grad` it becomes (a backward traced
+    /// inside the call leaves gradients in lifted leaves).
+    pub(crate) grads: Vec<(usize, BindingSpec)>,
 }
 
 /// What a traced call saw.
@@ -152,6 +157,7 @@ fn replay_of(
                 bindings: Vec::new(),
                 outputs,
                 writes: Vec::new(),
+                grads: Vec::new(),
             });
         }
     };
@@ -172,10 +178,34 @@ fn replay_of(
         };
         specs.push(spec.ok_or_else(|| format!("an output ({}) does not come from this call's program", t.describe()))?);
     }
-    if let Some(i) = used.iter().zip(&live).position(|(u, l)| !u && l.is_some()) {
-        let _ = i;
-        return Err("a traced value escaped other than as an output (stored in a struct or a gradient)".into());
+    // Gradients a backward inside the call left in lifted leaves are outputs too.
+    let mut grads = Vec::new();
+    for spec in &segment.bindings {
+        let tensor = match spec {
+            BindingSpec::Arg(i) => args.get(*i).cloned(),
+            BindingSpec::Captured(weak) => weak.upgrade().map(Tensor),
+            _ => None,
+        };
+        let Some(grad) = tensor.and_then(|t| t.grad()) else { continue };
+        let Data::Traced(v) = &grad.0.data else { continue };
+        if let Some(i) = live.iter().position(|l| l.as_ref().is_some_and(|l| Arc::ptr_eq(l, v))) {
+            used[i] = true;
+            if !grads.iter().any(|(_, s): &(usize, BindingSpec)| same_target(s, spec)) {
+                grads.push((i, spec.clone()));
+            }
+        }
+    }
+    if used.iter().zip(&live).any(|(u, l)| !u && l.is_some()) {
+        return Err("a traced value escaped other than as an output or a gradient (stored in a struct?)".into());
     }
     let writes = segment.mutations.iter().enumerate().map(|(k, target)| (live.len() + k, target.clone())).collect();
-    Ok(Replay { program: segment.program, bindings: segment.bindings, outputs: specs, writes })
+    Ok(Replay { program: segment.program, bindings: segment.bindings, outputs: specs, writes, grads })
+}
+
+fn same_target(a: &BindingSpec, b: &BindingSpec) -> bool {
+    match (a, b) {
+        (BindingSpec::Arg(i), BindingSpec::Arg(j)) => i == j,
+        (BindingSpec::Captured(x), BindingSpec::Captured(y)) => Weak::ptr_eq(x, y),
+        _ => false,
+    }
 }

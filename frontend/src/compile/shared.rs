@@ -66,7 +66,9 @@ impl FunctionShared {
     }
 
     /// The program of a segment with this graph: found by structure, or compiled now.
-    pub(crate) fn segment_program(&self, graph: &Graph) -> Arc<SegmentProgram> {
+    /// `kind` names the graph in logs and dump files: `captured` (a segment without a
+    /// backward), `forward` or `backward` (the two halves of a partitioned segment).
+    pub(crate) fn segment_program(&self, graph: &Graph, kind: &str) -> Arc<SegmentProgram> {
         let mut hasher = DefaultHasher::new();
         graph.hash(&mut hasher);
         let key = hasher.finish();
@@ -76,14 +78,25 @@ impl FunctionShared {
             return found.clone();
         }
         let index = self.compiles.fetch_add(1, Ordering::Relaxed);
-        logs::log(Topic::Graph, || format!("{}: captured segment {index}\n{graph}", self.name));
-        if let Some(dir) = logs::dump_dir(self.options.dump_dir.as_deref()) {
-            let stem = format!("{}_{index:03}", self.name);
-            logs::write_dump(&dir, &format!("{stem}.captured.txt"), &graph.to_string());
-            logs::write_dump(&dir, &format!("{stem}.captured.dot"), &ignis_ir::dot::to_dot(graph));
-        }
+        self.dump(index, kind, graph);
         let program = Arc::new(SegmentProgram::compile(graph.clone(), self.options.backend));
         bucket.push(program.clone());
         program
+    }
+
+    /// Logs (`IGNIS_LOGS=graph`) and dumps (`IGNIS_DUMP_DIR`) one graph of compiled
+    /// program number `index`.
+    pub(crate) fn dump(&self, index: usize, kind: &str, graph: &Graph) {
+        logs::log(Topic::Graph, || format!("{}: program {index}, {kind} graph\n{graph}", self.name));
+        if let Some(dir) = logs::dump_dir(self.options.dump_dir.as_deref()) {
+            let stem = format!("{}_{index:03}", self.name);
+            logs::write_dump(&dir, &format!("{stem}.{kind}.txt"), &graph.to_string());
+            logs::write_dump(&dir, &format!("{stem}.{kind}.dot"), &ignis_ir::dot::to_dot(graph));
+        }
+    }
+
+    /// The number the next compiled program gets.
+    pub(crate) fn next_index(&self) -> usize {
+        self.compiles.load(Ordering::Relaxed)
     }
 }

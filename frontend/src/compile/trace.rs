@@ -10,22 +10,43 @@
 //! filled with its value; tracing then goes on in a new segment. In-place writes to lifted
 //! tensors become program outputs written back into their storage after the segment runs.
 
+use super::backend::SegmentProgram;
 use super::segment::{BindingSpec, BreakRecord, FinishedSegment, SegmentRecord, TraceOutcome};
 use super::shared::FunctionShared;
-use crate::tensor::{Data, Tensor};
-use ignis_ir::{DType, Graph, Node, Op, Value, ValueType};
+use crate::autograd::{BackwardFn, Edge, Node, SlotsBackwardFn, Wiring, edge_of, grads_of_lifted};
+use crate::tensor::{Data, Tensor, TensorImpl};
+use ignis_ir::Node as GraphNode;
+use ignis_ir::{DType, Graph, Op, Value, ValueDef, ValueType};
 use ignis_runtime::{Layout, Storage, View, cpu};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 static NEXT_TRACE: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     static CURRENT_ID: Cell<u64> = const { Cell::new(0) };
     static STATE: RefCell<Option<TraceState>> = const { RefCell::new(None) };
+    /// The user's handles to traced values of the open segment: the outputs whose
+    /// gradients a compiled backward must accept.
+    static HANDLES: RefCell<Vec<Weak<TensorImpl>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes a new handle to a traced value (called for every traced tensor made).
+pub(crate) fn register_handle(t: &Tensor) {
+    if current_trace_id() != 0 && t.pending_value().is_some() {
+        HANDLES.with(|h| h.borrow_mut().push(Arc::downgrade(&t.0)));
+    }
+}
+
+/// The per-op node of `t` if it is a value of the segment being traced.
+pub(crate) fn op_node_of(t: &Tensor) -> Option<Arc<Node>> {
+    match &t.0.data {
+        Data::Traced(v) if !v.is_filled() => v.op_node.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        _ => None,
+    }
 }
 
 /// The id of the trace active on this thread (0 when none).
@@ -47,6 +68,10 @@ pub(crate) struct TracedValue {
     /// The logical (contiguous) layout, for shape queries before the value exists.
     hint: Layout,
     filled: OnceLock<(Storage, Layout)>,
+    /// The per-op autograd node of the op that made this value, while its segment is open:
+    /// backward rules traced inside the call walk these; the segment's compiled backward
+    /// replaces them when the segment ends.
+    op_node: Mutex<Option<Arc<Node>>>,
 }
 
 impl TracedValue {
@@ -67,16 +92,12 @@ impl TracedValue {
         if let Some(filled) = self.filled.get() {
             return filled;
         }
-        let flushed = with_state(|state| {
-            if state.id == self.trace && state.segment.index == self.segment {
-                state.end_segment(BreakReason::Materialize, None);
-                true
-            } else {
-                false
-            }
-        });
+        let open = with_state(|state| state.id == self.trace && state.segment.index == self.segment);
+        if open == Some(true) {
+            flush(BreakReason::Materialize, None);
+        }
         assert!(
-            flushed == Some(true),
+            self.filled.get().is_some(),
             "a tensor traced inside a compiled function was used outside the call that traced it \
              (or on another thread) before its value existed"
         );
@@ -139,6 +160,8 @@ pub(crate) enum Binding {
     RngOffset {
         offset: u64,
     },
+    /// The gradient of an output, in a joint forward+backward graph.
+    Gradient,
 }
 
 /// The segment being traced.
@@ -155,6 +178,10 @@ struct SegmentBuilder {
     storages: HashMap<usize, usize>,
     written: Vec<usize>,
     ops: usize,
+    /// The autograd node every differentiable output of this segment points to.
+    grad_node: Option<Arc<Node>>,
+    /// Values that carry a per-op node, to release when the segment ends.
+    with_op_nodes: Vec<Weak<TracedValue>>,
 }
 
 impl SegmentBuilder {
@@ -169,6 +196,8 @@ impl SegmentBuilder {
             storages: HashMap::new(),
             written: Vec::new(),
             ops: 0,
+            grad_node: None,
+            with_op_nodes: Vec::new(),
         }
     }
 
@@ -218,6 +247,7 @@ where
         executing: false,
     };
     STATE.with(|s| *s.borrow_mut() = Some(state));
+    HANDLES.with(|h| h.borrow_mut().clear());
     CURRENT_ID.with(|c| c.set(id));
     // Leave the thread clean even if `f` panics.
     struct Reset;
@@ -225,19 +255,23 @@ where
         fn drop(&mut self) {
             CURRENT_ID.with(|c| c.set(0));
             STATE.with(|s| s.borrow_mut().take());
+            HANDLES.with(|h| h.borrow_mut().clear());
         }
     }
     let reset = Reset;
     let result = f();
     let outputs = result.tensors();
-    let mut state = STATE.with(|s| s.borrow_mut().take()).expect("the trace state lives until the call ends");
     // Outputs are kept alive by `outputs`, so the last segment returns them.
-    state.end_final_segment();
+    finish_segment(None, None, true);
+    let state = STATE.with(|s| s.borrow_mut().take()).expect("the trace state lives until the call ends");
     CURRENT_ID.with(|c| c.set(0));
     drop(reset);
     let outcome = state.into_outcome(&outputs);
     (result, outcome)
 }
+
+/// Lifting an input or writing in place found a reason to end the segment first.
+struct EndFirst;
 
 /// Records `op` on `inputs` if this thread is tracing; `None` means "run it eagerly".
 ///
@@ -246,13 +280,19 @@ pub(crate) fn record_op(op: &Op, inputs: &[&Tensor], declared: Option<ValueType>
     if current_trace_id() == 0 {
         return None;
     }
-    with_state(|state| {
-        if state.executing {
-            return None;
+    loop {
+        let attempt = with_state(|state| {
+            if state.executing {
+                return None;
+            }
+            Some(state.push(op.clone(), inputs, declared.clone()))
+        })
+        .flatten()?;
+        match attempt {
+            Ok(t) => return Some(t),
+            Err(EndFirst) => flush(BreakReason::Materialize, None),
         }
-        Some(state.push(op.clone(), inputs, declared))
-    })
-    .flatten()
+    }
 }
 
 /// Records a random draw of `count` numbers: the generator's (seed, offset) become two
@@ -276,14 +316,15 @@ pub(crate) fn before_eager_read(t: &Tensor, location: &'static Location<'static>
     if current_trace_id() == 0 {
         return;
     }
-    with_state(|state| {
+    let breaks = with_state(|state| {
         // Host data made inside the call (a mask built from `ones`) may be computed
         // eagerly: it is the same on every call and becomes a constant of the program.
         let host_constant = matches!(t.0.data, Data::Concrete(..)) && t.0.born_in == state.id;
-        if !state.executing && !host_constant {
-            state.end_segment(BreakReason::EagerOp, Some(location));
-        }
+        !state.executing && !host_constant
     });
+    if breaks == Some(true) {
+        flush(BreakReason::EagerOp, Some(location));
+    }
 }
 
 /// Called before host code reads the elements of `t`.
@@ -291,11 +332,9 @@ pub(crate) fn host_read(t: &Tensor, what: &'static str, location: &'static Locat
     if current_trace_id() == 0 {
         return;
     }
-    with_state(|state| {
-        if !state.executing {
-            state.end_segment(BreakReason::HostRead(what), Some(location));
-        }
-    });
+    if with_state(|state| !state.executing) == Some(true) {
+        flush(BreakReason::HostRead(what), Some(location));
+    }
     let _ = t;
 }
 
@@ -305,40 +344,131 @@ pub(crate) fn record_write(target: &Tensor, value: &Tensor, location: &'static L
     if current_trace_id() == 0 {
         return false;
     }
-    with_state(|state| {
-        if state.executing {
-            return false;
+    loop {
+        let attempt = with_state(|state| {
+            if state.executing {
+                return Ok(false);
+            }
+            if matches!(target.0.data, Data::Traced(_)) {
+                // Intermediates are values, not buffers: run the write eagerly on storage.
+                return Err(Some(BreakReason::InplaceIntermediate));
+            }
+            let storage = target.resolved().0.id();
+            if state.segment.storages.get(&storage).is_some_and(|&holder| holder != target.identity()) {
+                // Another view of this storage is in the segment: keep program order simple.
+                return Err(None);
+            }
+            let new_value = state.value_of(value).map_err(|_| None)?;
+            state.segment.storages.insert(storage, target.identity());
+            state.segment.written.push(storage);
+            state.segment.lifted.insert(target.identity(), new_value);
+            state.segment.mutations.push((target.clone(), new_value));
+            Ok(true)
+        });
+        match attempt {
+            None => return false,
+            Some(Ok(done)) => return done,
+            Some(Err(Some(reason))) => {
+                flush(reason, Some(location));
+                return false;
+            }
+            Some(Err(None)) => flush(BreakReason::Materialize, Some(location)),
         }
-        if target.pending_value().is_some() || matches!(target.0.data, Data::Traced(_)) {
-            // Intermediates are values, not buffers: run the write eagerly on their storage.
-            state.end_segment(BreakReason::InplaceIntermediate, Some(location));
-            return false;
-        }
-        let storage = target.resolved().0.id();
-        if state.segment.storages.get(&storage).is_some_and(|&holder| holder != target.identity()) {
-            // Another view of this storage is in the segment: keep program order simple.
-            state.end_segment(BreakReason::Materialize, Some(location));
-        }
-        let new_value = state.value_of(value);
-        state.segment.storages.insert(storage, target.identity());
-        state.segment.written.push(storage);
-        state.segment.lifted.insert(target.identity(), new_value);
-        state.segment.mutations.push((target.clone(), new_value));
-        true
+    }
+}
+
+/// Records the autograd node of an op traced in the open segment. The op's own node (its
+/// rule over traced values) stays with the value for backward passes traced inside the
+/// call; the tensor the user gets points to the segment's node, which the compiled
+/// backward wires when the segment ends.
+pub(crate) fn record_grad(name: &'static str, inputs: &[&Tensor], out: Tensor, rule: BackwardFn) -> Tensor {
+    let edges: Vec<Option<Edge>> = inputs.iter().map(|t| grad_edge(t)).collect();
+    let shapes = inputs.iter().map(|t| (t.dims(), t.dtype())).collect();
+    let node = Node::new(name, edges, shapes, rule);
+    let value = out.pending_value().expect("record_grad is for traced values").clone();
+    *value.op_node.lock().unwrap_or_else(|e| e.into_inner()) = Some(node);
+    let slot = value.value.node().map_or(0, |n| n.index() as u32);
+    let segment_node = with_state(|state| {
+        state.segment.with_op_nodes.push(Arc::downgrade(&value));
+        state.segment.grad_node.get_or_insert_with(|| Arc::new(Node::unwired("CompiledSegmentBackward"))).clone()
     })
-    .unwrap_or(false)
+    .expect("a trace is active");
+    Tensor::with_grad_fn(&out, segment_node, slot)
+}
+
+/// The edge of an input of a traced op: its own op's node for a value of this segment, or
+/// the lifted tensor (by parameter) for anything from outside.
+fn grad_edge(t: &Tensor) -> Option<Edge> {
+    if let Some(node) = op_node_of(t) {
+        return Some(Edge::Node(node, 0));
+    }
+    if !t.requires_grad() {
+        return None;
+    }
+    if t.pending_value().is_some() {
+        // A traced value without a node of its own (made under no_grad) passes no gradient.
+        return edge_of(t);
+    }
+    let param = loop {
+        let attempt = with_state(|state| state.value_of(t)).expect("a trace is active");
+        match attempt {
+            Ok(v) => break v,
+            Err(EndFirst) => flush(BreakReason::Materialize, None),
+        }
+    };
+    match param.def() {
+        ValueDef::Param(index) => Some(Edge::Lifted(index, t.clone())),
+        ValueDef::Node(_) => edge_of(t),
+    }
+}
+
+/// Ends the current segment. Runs outside any borrow of the trace state: tracing the
+/// backward rules of the segment's differentiable outputs records ops into it first.
+fn flush(reason: BreakReason, location: Option<&'static Location<'static>>) {
+    finish_segment(Some(reason), location, false);
+}
+
+fn finish_segment(reason: Option<BreakReason>, location: Option<&'static Location<'static>>, last: bool) {
+    let roots = with_state(|state| state.grad_roots()).unwrap_or_default();
+    let joint = if roots.is_empty() { None } else { Some(trace_backward(roots)) };
+    with_state(|state| state.end_segment(reason, location, joint, last));
+}
+
+/// The joint part of a segment: gradient parameters for its differentiable outputs, and
+/// the gradient each lifted input receives.
+pub(crate) struct Joint {
+    /// (gradient parameter index, the output value it belongs to, its slot).
+    gradients: Vec<(usize, Arc<TracedValue>, u32)>,
+    /// (lifted parameter index, the value of its gradient). The traced gradient tensors
+    /// themselves are dropped: they are not outputs of the forward program.
+    input_grads: Vec<(usize, Value)>,
+}
+
+fn trace_backward(roots: Vec<(Arc<TracedValue>, Arc<Node>)>) -> Joint {
+    let mut gradients = Vec::new();
+    let mut walk = Vec::new();
+    for (value, node) in roots {
+        let ty = ValueType::of(value.dtype, &value.hint.shape);
+        let (param, grad) = with_state(|state| state.gradient_param(ty)).expect("a trace is active");
+        let slot = value.value.node().map_or(0, |n| n.index() as u32);
+        gradients.push((param, value, slot));
+        walk.push((node, grad));
+    }
+    let grads = grads_of_lifted(walk);
+    let mut input_grads = Vec::new();
+    for (param, g) in grads {
+        let value = match with_state(|state| state.value_of(&g)).expect("a trace is active") {
+            Ok(v) => v,
+            Err(EndFirst) => unreachable!("a gradient never aliases a written storage"),
+        };
+        input_grads.push((param, value));
+    }
+    Joint { gradients, input_grads }
 }
 
 impl TraceState {
-    fn push(&mut self, op: Op, inputs: &[&Tensor], declared: Option<ValueType>) -> Tensor {
-        // Lifting an input may end the segment; then every input is looked up again.
-        let values = loop {
-            let segment = self.segment.index;
-            let values: Vec<Value> = inputs.iter().map(|t| self.value_of(t)).collect();
-            if self.segment.index == segment {
-                break values;
-            }
-        };
+    fn push(&mut self, op: Op, inputs: &[&Tensor], declared: Option<ValueType>) -> Result<Tensor, EndFirst> {
+        let values: Vec<Value> = inputs.iter().map(|t| self.value_of(t)).collect::<Result<_, _>>()?;
         let ty = match declared {
             Some(ty) => ty,
             None => {
@@ -347,24 +477,38 @@ impl TraceState {
                 ignis_ir::infer::infer(&op, &types).unwrap_or_else(|e| panic!("{e}"))
             }
         };
-        self.push_node(op, values, ty)
+        Ok(self.push_node(op, values, ty))
     }
 
     fn push_node(&mut self, op: Op, inputs: Vec<Value>, ty: ValueType) -> Tensor {
-        let shape = ignis_runtime::interpret::concrete_shape(&ty);
-        let dtype = ty.dtype;
-        let value = self.segment.graph.push_node(Node { op, inputs, result: 0, ty });
+        let value = self.segment.graph.push_node(GraphNode { op, inputs, result: 0, ty: ty.clone() });
         self.segment.ops += 1;
-        let traced = Arc::new(TracedValue {
+        let traced = self.traced_value(value, &ty);
+        self.segment.live.push(Arc::downgrade(&traced));
+        Tensor::traced(traced)
+    }
+
+    fn traced_value(&self, value: Value, ty: &ValueType) -> Arc<TracedValue> {
+        let shape = ignis_runtime::interpret::concrete_shape(ty);
+        Arc::new(TracedValue {
             trace: self.id,
             segment: self.segment.index,
             value,
-            dtype,
+            dtype: ty.dtype,
             hint: Layout::contiguous(&shape),
             filled: OnceLock::new(),
-        });
-        self.segment.live.push(Arc::downgrade(&traced));
-        Tensor::traced(traced)
+            op_node: Mutex::new(None),
+        })
+    }
+
+    /// A gradient parameter of the joint graph and a traced tensor standing for it.
+    fn gradient_param(&mut self, ty: ValueType) -> (usize, Tensor) {
+        let value = self.add_param("g", ty.clone(), Binding::Gradient);
+        let index = match value.def() {
+            ValueDef::Param(i) => i,
+            ValueDef::Node(_) => unreachable!("add_param makes parameters"),
+        };
+        (index, Tensor::traced(self.traced_value(value, &ty)))
     }
 
     fn add_param(&mut self, prefix: &str, ty: ValueType, binding: Binding) -> Value {
@@ -374,16 +518,16 @@ impl TraceState {
     }
 
     /// The graph value of `t` in the current segment, lifting it if it is concrete.
-    fn value_of(&mut self, t: &Tensor) -> Value {
+    fn value_of(&mut self, t: &Tensor) -> Result<Value, EndFirst> {
         if let Data::Traced(v) = &t.0.data
             && v.trace == self.id
             && v.segment == self.segment.index
             && !v.is_filled()
         {
-            return v.value;
+            return Ok(v.value);
         }
         if let Some(&v) = self.segment.lifted.get(&t.identity()) {
-            return v;
+            return Ok(v);
         }
         let storage = t.resolved().0.id();
         if let Some(&holder) = self.segment.storages.get(&storage)
@@ -391,7 +535,7 @@ impl TraceState {
             && self.segment.written.contains(&storage)
         {
             // A view of a storage this segment writes: read it after the write has landed.
-            self.end_segment(BreakReason::Materialize, None);
+            return Err(EndFirst);
         }
         self.segment.storages.entry(storage).or_insert(t.identity());
         let ty = ValueType::of(t.dtype(), t.shape());
@@ -401,14 +545,40 @@ impl TraceState {
             None => self.add_param("p", ty, Binding::Captured(t.clone())),
         };
         self.segment.lifted.insert(t.identity(), value);
-        value
+        Ok(value)
+    }
+
+    /// The differentiable outputs the user still holds: values of this segment with a
+    /// per-op rule not yet used by a backward traced inside the call.
+    fn grad_roots(&self) -> Vec<(Arc<TracedValue>, Arc<Node>)> {
+        let handles: Vec<Tensor> = HANDLES.with(|h| h.borrow().iter().filter_map(Weak::upgrade).map(Tensor).collect());
+        let mut roots: Vec<(Arc<TracedValue>, Arc<Node>)> = Vec::new();
+        for t in handles {
+            let Data::Traced(v) = &t.0.data else { continue };
+            if v.trace != self.id || v.segment != self.segment.index || v.is_filled() {
+                continue;
+            }
+            let Some(node) = v.op_node.lock().unwrap_or_else(|e| e.into_inner()).clone() else { continue };
+            if node.has_rule() && !roots.iter().any(|(r, _)| Arc::ptr_eq(r, v)) {
+                roots.push((v.clone(), node));
+            }
+        }
+        roots
     }
 
     /// Ends the current segment: compiles (or finds) and runs it, fills every live traced
-    /// value, writes mutations back, and starts a new segment.
-    fn end_segment(&mut self, reason: BreakReason, location: Option<&'static Location<'static>>) {
+    /// value, writes mutations back, wires the segment's compiled backward, and starts a new
+    /// segment. `reason` is `None` at the end of the call.
+    fn end_segment(
+        &mut self,
+        reason: Option<BreakReason>,
+        location: Option<&'static Location<'static>>,
+        joint: Option<Joint>,
+        last: bool,
+    ) {
         let had_work = !self.segment.is_empty();
-        self.run_segment(false);
+        self.run_segment(joint, last);
+        let Some(reason) = reason else { return };
         // Eager ops one after another with nothing traced between them are one break.
         let repeated = self.breaks.last().is_some_and(|b| b.after_segment == self.records.len().saturating_sub(1));
         if had_work || (!repeated && !matches!(reason, BreakReason::Materialize)) {
@@ -420,13 +590,17 @@ impl TraceState {
         }
     }
 
-    fn end_final_segment(&mut self) {
-        self.run_segment(true);
-    }
-
-    fn run_segment(&mut self, last: bool) {
+    fn run_segment(&mut self, joint: Option<Joint>, last: bool) {
         let next = SegmentBuilder::new(self.segment.index + 1, self.function.name());
         let mut segment = std::mem::replace(&mut self.segment, next);
+        HANDLES.with(|h| h.borrow_mut().clear());
+        // The per-op rules have served (for backward passes traced inside the call, and to
+        // trace the joint graph); dropping them frees what they saved.
+        for value in segment.with_op_nodes.iter().filter_map(Weak::upgrade) {
+            if let Some(node) = value.op_node.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                node.release();
+            }
+        }
         if segment.is_empty() {
             return;
         }
@@ -434,18 +608,45 @@ impl TraceState {
         let live: Vec<Arc<TracedValue>> = segment.live.iter().filter_map(Weak::upgrade).collect();
         let mut outputs: Vec<Value> = live.iter().map(|v| v.value).collect();
         outputs.extend(segment.mutations.iter().map(|(_, v)| *v));
-        segment.graph.outputs = outputs;
         self.executing = true;
-        let program = self.function.segment_program(&segment.graph);
-        let params: Vec<(Storage, Layout)> = segment.bindings.iter().map(bind).collect();
+        let (program, params, backward) = match &joint {
+            None => {
+                segment.graph.outputs = outputs;
+                let params: Vec<(Storage, Layout)> = segment.bindings.iter().map(bind).collect();
+                (self.function.segment_program(&segment.graph, "captured"), params, None)
+            }
+            Some(joint) => {
+                let gradients: Vec<usize> = joint.gradients.iter().map(|(p, _, _)| *p).collect();
+                let grad_values: Vec<Value> = joint.input_grads.iter().map(|(_, v)| *v).collect();
+                let split = ignis_compiler::partition::partition(&segment.graph, &outputs, &gradients, &grad_values);
+                let params: Vec<(Storage, Layout)> =
+                    split.forward_params.iter().map(|&p| bind(&segment.bindings[p])).collect();
+                segment.graph.outputs = outputs.iter().copied().chain(grad_values).collect();
+                // The joint graph is dumped under the number its forward program gets (when
+                // that program is new).
+                let index = self.function.next_index();
+                let forward = self.function.segment_program(&split.forward, "forward");
+                if self.function.next_index() > index {
+                    self.function.dump(index, "joint", &segment.graph);
+                }
+                let backward = self.function.segment_program(&split.backward, "backward");
+                (forward, params, Some((backward, split)))
+            }
+        };
         let results = program.run(&params);
         self.executing = false;
-        let (values, writes) = results.split_at(live.len());
+        let (values, rest) = results.split_at(live.len());
+        let (writes, saved) = rest.split_at(segment.mutations.len());
         for (traced, result) in live.iter().zip(values) {
             let _ = traced.filled.set(result.clone());
         }
         for ((target, _), (storage, layout)) in segment.mutations.iter().zip(writes) {
             write_back(target, storage, layout);
+        }
+        if let (Some(joint), Some((backward, split)), Some(node)) = (&joint, backward, &segment.grad_node) {
+            let mut joint_graph = segment.graph.clone();
+            joint_graph.outputs = joint.input_grads.iter().map(|(_, v)| *v).collect();
+            wire_backward(node, joint, backward, &split, saved, &params, &segment.bindings, joint_graph);
         }
         self.records.push(SegmentRecord { index: segment.index, ops: segment.ops, graph: segment.graph.clone() });
         self.finished.push(FinishedSegment {
@@ -471,7 +672,92 @@ fn bind(binding: &Binding) -> (Storage, Layout) {
         }
         Binding::RngSeed { seed, .. } => scalar_i64(*seed as i64),
         Binding::RngOffset { offset } => scalar_i64(*offset as i64),
+        Binding::Gradient => unreachable!("gradient parameters belong to the backward program"),
     }
+}
+
+/// Gives a segment's node its edges (the lifted inputs that receive a gradient) and a rule
+/// that runs the backward program on the saved values and the incoming gradients.
+fn wire_backward(
+    node: &Arc<Node>,
+    joint: &Joint,
+    backward: Arc<SegmentProgram>,
+    split: &ignis_compiler::partition::Partition,
+    saved: &[(Storage, Layout)],
+    forward_params: &[(Storage, Layout)],
+    bindings: &[Binding],
+    joint_graph: Graph,
+) {
+    // Saved values that are forward parameters pass straight through.
+    let mut saved_values: Vec<(Storage, Layout)> = Vec::with_capacity(split.saved);
+    let mut from_forward = saved.iter();
+    for k in 0..split.saved {
+        match split.saved_params.iter().find(|(at, _)| *at == k) {
+            Some((_, joint_param)) => {
+                let position = split.forward_params.iter().position(|p| p == joint_param).expect("a forward parameter");
+                saved_values.push(forward_params[position].clone());
+            }
+            None => saved_values.push(from_forward.next().expect("the forward returns every saved value").clone()),
+        }
+    }
+    let mut edges = Vec::new();
+    let mut inputs = Vec::new();
+    for (param, _) in &joint.input_grads {
+        let tensor = match &bindings[*param] {
+            Binding::Arg(_, t) | Binding::Captured(t) | Binding::Constant(t) => t.clone(),
+            _ => unreachable!("gradients flow to tensors"),
+        };
+        edges.push(edge_of(&tensor));
+        inputs.push((tensor.dims(), tensor.dtype()));
+    }
+    let slots: Vec<(u32, ValueType)> =
+        joint.gradients.iter().map(|(_, value, slot)| (*slot, ValueType::of(value.dtype, &value.hint.shape))).collect();
+    // For a recorded backward (create_graph): the joint graph's inputs as tensors, so that
+    // replaying it with tensor ops connects the gradients to the inputs.
+    let joint_inputs: Vec<Option<Tensor>> = bindings
+        .iter()
+        .map(|b| match b {
+            Binding::Arg(_, t) | Binding::Captured(t) | Binding::Constant(t) => Some(t.clone()),
+            Binding::RngSeed { seed, .. } => Some(Tensor::scalar(*seed as i64)),
+            Binding::RngOffset { offset } => Some(Tensor::scalar(*offset as i64)),
+            Binding::Gradient => None,
+        })
+        .collect();
+    let gradient_params: Vec<usize> = joint.gradients.iter().map(|(p, _, _)| *p).collect();
+    let rule: SlotsBackwardFn = Box::new(move |grads: &[(u32, Tensor)]| {
+        if crate::is_grad_enabled() {
+            let mut inputs = joint_inputs.clone();
+            for ((slot, ty), &param) in slots.iter().zip(&gradient_params) {
+                inputs[param] = Some(match grads.iter().find(|(s, _)| s == slot) {
+                    Some((_, g)) => g.clone(),
+                    None => Tensor::zeros(ignis_runtime::interpret::concrete_shape(ty), ty.dtype),
+                });
+            }
+            return crate::ops::replay_as_ops(&joint_graph, &inputs).into_iter().map(Some).collect();
+        }
+        let mut params = saved_values.clone();
+        for (slot, ty) in &slots {
+            params.push(match grads.iter().find(|(s, _)| s == slot) {
+                Some((_, g)) => {
+                    let g = crate::no_grad(|| g.to_dtype(ty.dtype));
+                    let (s, l) = g.resolved();
+                    (s.clone(), l.clone())
+                }
+                None => zeros(ty),
+            });
+        }
+        let outputs = backward.run(&params);
+        outputs.into_iter().map(|(s, l)| Some(Tensor::from_parts(s, l))).collect()
+    });
+    node.wire(Wiring { edges, inputs }, rule);
+}
+
+fn zeros(ty: &ValueType) -> (Storage, Layout) {
+    let shape = ignis_runtime::interpret::concrete_shape(ty);
+    let layout = Layout::contiguous(&shape);
+    let storage = Storage::uninit(ty.dtype, layout.numel());
+    cpu::fill_view(View::new(&storage, &layout), ignis_ir::Scalar::Int(0));
+    (storage, layout)
 }
 
 pub(crate) fn scalar_i64(v: i64) -> (Storage, Layout) {

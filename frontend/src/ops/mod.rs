@@ -16,9 +16,11 @@ mod movement;
 mod norm;
 mod overload;
 mod reduce;
+mod replay;
 mod unary;
 
 pub(crate) use dispatch::{run_op, traced_constant};
+pub(crate) use replay::replay_as_ops;
 
 use crate::tensor::Tensor;
 use ignis_ir::DType;

@@ -30,7 +30,7 @@ impl Tensor {
     }
 
     /// The differentiable op behind `op`, for recomputing an output under recording.
-    fn apply_unary(&self, op: UnaryOp) -> Tensor {
+    pub(crate) fn apply_unary(&self, op: UnaryOp) -> Tensor {
         use UnaryOp::*;
         match op {
             Neg => self.neg(),

@@ -17,6 +17,8 @@ pub(crate) struct TensorImpl {
     pub(crate) data: Data,
     /// The node that produced this tensor; `None` for leaves.
     pub(crate) grad_fn: Option<Arc<Node>>,
+    /// Which output of `grad_fn` this tensor is (0 but for compiled segments).
+    pub(crate) grad_slot: u32,
     /// For leaves: whether gradients should flow to it. Non-leaves require grad iff they
     /// have a `grad_fn`.
     pub(crate) requires_grad: AtomicBool,
@@ -42,21 +44,27 @@ pub(crate) enum Data {
 pub struct Tensor(pub(crate) Arc<TensorImpl>);
 
 impl Tensor {
-    fn from_data(data: Data, grad_fn: Option<Arc<Node>>) -> Tensor {
+    fn from_data(data: Data, grad_fn: Option<Arc<Node>>, grad_slot: u32) -> Tensor {
         let requires_grad = AtomicBool::new(grad_fn.is_some());
-        Tensor(Arc::new(TensorImpl {
+        let traced = matches!(data, Data::Traced(_));
+        let t = Tensor(Arc::new(TensorImpl {
             data,
             grad_fn,
+            grad_slot,
             requires_grad,
             grad: Mutex::new(None),
             born_in: trace::current_trace_id(),
-        }))
+        }));
+        if traced {
+            trace::register_handle(&t);
+        }
+        t
     }
 
     /// Wraps a storage and layout as a new leaf tensor.
     pub(crate) fn from_parts(storage: Storage, layout: Layout) -> Tensor {
         debug_assert!(layout.storage_extent() <= storage.len());
-        Tensor::from_data(Data::Concrete(storage, layout), None)
+        Tensor::from_data(Data::Concrete(storage, layout), None, 0)
     }
 
     /// A fresh contiguous tensor over `storage`.
@@ -66,12 +74,28 @@ impl Tensor {
 
     /// A handle to a value of the graph being traced.
     pub(crate) fn traced(value: Arc<TracedValue>) -> Tensor {
-        Tensor::from_data(Data::Traced(value), None)
+        Tensor::from_data(Data::Traced(value), None, 0)
     }
 
-    /// The same elements as `out`, produced by `grad_fn`.
-    pub(crate) fn with_grad_fn(out: &Tensor, grad_fn: Arc<Node>) -> Tensor {
-        Tensor::from_data(out.0.data.clone(), Some(grad_fn))
+    /// The same elements as `out`, output `slot` of `grad_fn`.
+    pub(crate) fn with_grad_fn(out: &Tensor, grad_fn: Arc<Node>, slot: u32) -> Tensor {
+        Tensor::from_data(out.0.data.clone(), Some(grad_fn), slot)
+    }
+
+    /// A handle to the same traced value that tracing does not count as the user's: what
+    /// backward rules save. (For concrete tensors, a clone.)
+    pub(crate) fn saved_alias(&self) -> Tensor {
+        match &self.0.data {
+            Data::Traced(_) => Tensor(Arc::new(TensorImpl {
+                data: self.0.data.clone(),
+                grad_fn: self.0.grad_fn.clone(),
+                grad_slot: self.0.grad_slot,
+                requires_grad: AtomicBool::new(self.0.requires_grad.load(Ordering::Relaxed)),
+                grad: Mutex::new(None),
+                born_in: self.0.born_in,
+            })),
+            Data::Concrete(..) => self.clone(),
+        }
     }
 
     /// The traced value behind this handle, if it has not been computed yet.
@@ -302,7 +326,7 @@ impl Tensor {
 
     /// The same data without autograd history (shares storage).
     pub fn detach(&self) -> Tensor {
-        Tensor::from_data(self.0.data.clone(), None)
+        Tensor::from_data(self.0.data.clone(), None, 0)
     }
 
     /// Back-propagates from this tensor; it must hold one element unless `grad` is given.
