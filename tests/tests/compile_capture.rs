@@ -345,3 +345,30 @@ fn a_differentiable_segment_dumps_its_joint_forward_and_backward_graphs() {
     assert!(backward.contains("matmul"), "{backward}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_transformer_training_step_compiles_and_matches_eager() {
+    use ignis::nn::{BlockConfig, Module, TransformerBlock};
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    manual_seed(6);
+    let block = Arc::new(TransformerBlock::decoder(&BlockConfig::new(8, 2)));
+    let x = Tensor::randn([2, 5, 8], DType::F32);
+    let step = |block: &TransformerBlock, x: &Tensor| {
+        block.zero_grad();
+        let loss = block.forward(x).square().mean_all();
+        loss.backward();
+        loss.detach()
+    };
+    let inner = block.clone();
+    let compiled = compile(move |x: Tensor| step(&inner, &x));
+    for call in 0..3 {
+        let c = compiled.call(x.clone());
+        let c_grads: Vec<Tensor> = block.parameters().iter().map(|p| p.grad().unwrap()).collect();
+        let e = step(&block, &x);
+        assert_close(&c, &e, 1e-6);
+        for (g, p) in c_grads.iter().zip(block.parameters()) {
+            assert_close(g, &p.grad().unwrap(), 1e-5);
+        }
+        let _ = call;
+    }
+}

@@ -10,6 +10,16 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 static NEXT_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// How many backward walks are running on this thread (a rule may start another).
+    static WALKING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether a backward pass is running on this thread.
+pub(crate) fn is_walking() -> bool {
+    WALKING.with(|w| w.get() > 0)
+}
+
 /// A vector-Jacobian rule of a node with several outputs: from `(slot, gradient)` pairs of
 /// the outputs that received one, one optional gradient per edge.
 pub(crate) type SlotsBackwardFn = Box<dyn Fn(&[(u32, Tensor)]) -> Vec<Option<Tensor>> + Send + Sync>;
@@ -199,7 +209,8 @@ pub(crate) fn grads_of_lifted(roots: Vec<(Arc<Node>, Tensor)>) -> Vec<(usize, Te
     let _mode = NoGradGuard::set(false);
     let mut found: Vec<(usize, Tensor)> = Vec::new();
     let roots = roots.into_iter().map(|(n, g)| (n, 0, g)).collect();
-    run_walk(roots, false, false, &mut |end, g| {
+    // The rules stay: if tracing them ends the segment, the per-op nodes still serve.
+    run_walk(roots, true, false, &mut |end, g| {
         let End::Lifted(param) = end else { unreachable!("traced nodes end at lifted inputs") };
         match found.iter_mut().find(|(p, _)| *p == param) {
             Some((_, acc)) => *acc = acc.add(&g),
@@ -228,6 +239,14 @@ fn run_walk(
     follow_lifted: bool,
     sink: &mut dyn FnMut(End, Tensor),
 ) {
+    struct Walking;
+    impl Drop for Walking {
+        fn drop(&mut self) {
+            WALKING.with(|w| w.set(w.get() - 1));
+        }
+    }
+    WALKING.with(|w| w.set(w.get() + 1));
+    let _walking = Walking;
     // Count, for every reachable node, how many edges lead into it.
     let mut dependencies: HashMap<usize, usize> = HashMap::new();
     let mut stack: Vec<Arc<Node>> = Vec::new();

@@ -10,7 +10,7 @@ pub mod gradcheck;
 mod saved;
 
 pub use engine::backward;
-pub(crate) use engine::{Node, SlotsBackwardFn, Wiring, grads_of_lifted};
+pub(crate) use engine::{Node, SlotsBackwardFn, Wiring, grads_of_lifted, is_walking};
 pub use grad_mode::{NoGradGuard, enable_grad, is_grad_enabled, no_grad};
 pub use gradcheck::{GradcheckOptions, gradcheck};
 pub(crate) use saved::Saved;

@@ -429,8 +429,11 @@ fn flush(reason: BreakReason, location: Option<&'static Location<'static>>) {
 }
 
 fn finish_segment(reason: Option<BreakReason>, location: Option<&'static Location<'static>>, last: bool) {
-    let roots = with_state(|state| state.grad_roots()).unwrap_or_default();
-    let joint = if roots.is_empty() { None } else { Some(trace_backward(roots)) };
+    // A segment that ends in the middle of a backward pass (a rule read a value on the
+    // host) keeps its per-op nodes: the pass still has to walk them.
+    let walking = crate::autograd::is_walking();
+    let roots = if walking { Vec::new() } else { with_state(|state| state.grad_roots()).unwrap_or_default() };
+    let joint = if roots.is_empty() { None } else { trace_backward(roots) };
     with_state(|state| state.end_segment(reason, location, joint, last));
 }
 
@@ -444,7 +447,10 @@ pub(crate) struct Joint {
     input_grads: Vec<(usize, Value)>,
 }
 
-fn trace_backward(roots: Vec<(Arc<TracedValue>, Arc<Node>)>) -> Joint {
+/// `None` when tracing the rules ended the segment (a rule needed a value on the host):
+/// then the segment keeps its per-op nodes and its backward runs them.
+fn trace_backward(roots: Vec<(Arc<TracedValue>, Arc<Node>)>) -> Option<Joint> {
+    let segment = with_state(|state| state.segment.index)?;
     let mut gradients = Vec::new();
     let mut walk = Vec::new();
     for (value, node) in roots {
@@ -455,6 +461,9 @@ fn trace_backward(roots: Vec<(Arc<TracedValue>, Arc<Node>)>) -> Joint {
         walk.push((node, grad));
     }
     let grads = grads_of_lifted(walk);
+    if with_state(|state| state.segment.index) != Some(segment) {
+        return None;
+    }
     let mut input_grads = Vec::new();
     for (param, g) in grads {
         let value = match with_state(|state| state.value_of(&g)).expect("a trace is active") {
@@ -463,7 +472,7 @@ fn trace_backward(roots: Vec<(Arc<TracedValue>, Arc<Node>)>) -> Joint {
         };
         input_grads.push((param, value));
     }
-    Joint { gradients, input_grads }
+    Some(Joint { gradients, input_grads })
 }
 
 impl TraceState {
@@ -593,14 +602,20 @@ impl TraceState {
     fn run_segment(&mut self, joint: Option<Joint>, last: bool) {
         let next = SegmentBuilder::new(self.segment.index + 1, self.function.name());
         let mut segment = std::mem::replace(&mut self.segment, next);
-        HANDLES.with(|h| h.borrow_mut().clear());
-        // The per-op rules have served (for backward passes traced inside the call, and to
-        // trace the joint graph); dropping them frees what they saved.
-        for value in segment.with_op_nodes.iter().filter_map(Weak::upgrade) {
-            if let Some(node) = value.op_node.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                node.release();
+        let handles: Vec<Tensor> =
+            HANDLES.with(|h| h.borrow_mut().drain(..).filter_map(|w| w.upgrade()).map(Tensor).collect());
+        if joint.is_some() {
+            // The per-op rules have served (for backward passes traced inside the call, and
+            // to trace the joint graph); dropping them frees what they saved.
+            for value in segment.with_op_nodes.iter().filter_map(Weak::upgrade) {
+                if let Some(node) = value.op_node.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    node.release();
+                }
             }
+        } else if let Some(node) = &segment.grad_node {
+            wire_per_op(node, &handles);
         }
+        drop(handles);
         if segment.is_empty() {
             return;
         }
@@ -674,6 +689,29 @@ fn bind(binding: &Binding) -> (Storage, Layout) {
         Binding::RngOffset { offset } => scalar_i64(*offset as i64),
         Binding::Gradient => unreachable!("gradient parameters belong to the backward program"),
     }
+}
+
+/// Without a compiled backward, a segment's node hands each output's gradient to the node
+/// of the op that made it: the backward then runs the per-op rules, as eager mode does.
+fn wire_per_op(node: &Arc<Node>, handles: &[Tensor]) {
+    let mut slots: Vec<u32> = Vec::new();
+    let mut edges = Vec::new();
+    let mut inputs = Vec::new();
+    for t in handles {
+        let Data::Traced(v) = &t.0.data else { continue };
+        let Some(op_node) = v.op_node.lock().unwrap_or_else(|e| e.into_inner()).clone() else { continue };
+        let slot = v.value.node().map_or(0, |n| n.index() as u32);
+        if slots.contains(&slot) {
+            continue;
+        }
+        slots.push(slot);
+        edges.push(Some(Edge::Node(op_node, 0)));
+        inputs.push((t.dims(), t.dtype()));
+    }
+    let rule: SlotsBackwardFn = Box::new(move |grads: &[(u32, Tensor)]| {
+        slots.iter().map(|slot| grads.iter().find(|(s, _)| s == slot).map(|(_, g)| g.clone())).collect()
+    });
+    node.wire(Wiring { edges, inputs }, rule);
 }
 
 /// Gives a segment's node its edges (the lifted inputs that receive a gradient) and a rule

@@ -118,6 +118,9 @@ impl Tensor {
         start: usize,
         step: usize,
     ) -> Tensor {
+        if crate::compile::is_tracing() {
+            return self.slice_scatter_traced(shape, dtype, dim, start, step);
+        }
         let n: usize = shape.iter().product();
         let storage = Storage::uninit(dtype, n);
         let layout = Layout::contiguous(shape);
@@ -129,5 +132,19 @@ impl Tensor {
         record("SliceScatterBackward", &[self], storage, layout, move |g| {
             vec![Some(g.slice(dim as isize, start as isize, end, step as isize))]
         })
+    }
+
+    /// `slice_scatter_into_zeros` from graph ops: a zero padding for a unit step, else an
+    /// `index_add` of the rows into zeros.
+    fn slice_scatter_traced(&self, shape: &[usize], dtype: DType, dim: usize, start: usize, step: usize) -> Tensor {
+        let len = self.shape()[dim];
+        let src = self.to_dtype(dtype);
+        if step == 1 {
+            let mut pads = vec![(0, 0); shape.len()];
+            pads[dim] = (start, shape[dim] - start - len);
+            return src.pad_dims(&pads, ignis_ir::PadMode::Constant, 0.0);
+        }
+        let rows: Vec<i64> = (0..len).map(|i| (start + i * step) as i64).collect();
+        Tensor::zeros(shape.to_vec(), dtype).index_add(dim as isize, &Tensor::from_vec(rows, len), &src)
     }
 }
