@@ -1,7 +1,7 @@
 //! compile(): capture, replay under guards, recompiles, lifted parameters, in-place writes,
 //! graph breaks and explain, autograd through compiled segments, threads, randomness.
 
-use ignis::compile::{CompileOptions, Static};
+use ignis::compile::{CompileOptions, DynamicShapes, Static};
 use ignis::{DType, Tensor, compile, compile_with, explain, manual_seed, no_grad};
 use std::sync::Arc;
 
@@ -36,7 +36,8 @@ fn a_compiled_function_matches_eager_and_replays_without_tracing() {
 
 #[test]
 fn a_new_shape_is_a_guard_miss_and_traces_again() {
-    let compiled = compile(|x: Tensor| x.softmax(-1));
+    let options = CompileOptions::default().dynamic(DynamicShapes::Off);
+    let compiled = compile_with(|x: Tensor| x.softmax(-1), options);
     let a = ramp(&[2, 5], 1.0);
     let b = ramp(&[3, 5], 1.0);
     compiled.call(a.clone());
@@ -51,7 +52,8 @@ fn a_new_shape_is_a_guard_miss_and_traces_again() {
 
 #[test]
 fn past_the_recompile_limit_new_shapes_run_eagerly() {
-    let compiled = compile_with(|x: Tensor| x.exp(), CompileOptions::default().recompile_limit(2));
+    let options = CompileOptions::default().recompile_limit(2).dynamic(DynamicShapes::Off);
+    let compiled = compile_with(|x: Tensor| x.exp(), options);
     for n in 1..=5 {
         let x = ramp(&[n], 1.0);
         assert_close(&compiled.call(x.clone()), &x.exp(), 0.0);
@@ -371,4 +373,49 @@ fn a_transformer_training_step_compiles_and_matches_eager() {
         }
         let _ = call;
     }
+}
+
+#[test]
+fn one_trace_serves_many_batch_sizes_once_the_batch_dim_is_symbolic() {
+    let w = ramp(&[4, 2], 0.3);
+    let w_in = w.clone();
+    let f = move |x: Tensor| {
+        let b = x.shape()[0];
+        x.reshape([b * 3, 4]).matmul(&w_in).softmax(-1).reshape([b, 3, 2]).sum(1, false)
+    };
+    let compiled = compile(f.clone());
+    for b in [2, 3, 5, 8, 3, 2, 13] {
+        let x = ramp(&[b, 3, 4], 1.0 + b as f64 * 0.1);
+        assert_close(&compiled.call(x.clone()), &f(x), 0.0);
+    }
+    let stats = compiled.stats();
+    assert_eq!(stats.traces, 2, "the second size makes the batch dim symbolic: {stats:?}");
+    assert_eq!(stats.replays, 5, "{stats:?}");
+    assert_eq!(compiled.cache_len(), 1);
+    // Sizes 0 and 1 broadcast and reduce differently: they get their own trace.
+    let one = ramp(&[1, 3, 4], 1.0);
+    assert_close(&compiled.call(one.clone()), &f(one), 0.0);
+    assert_eq!(compiled.stats().traces, 3);
+}
+
+#[test]
+fn with_dynamic_shapes_off_every_size_traces() {
+    let compiled = compile_with(|x: Tensor| x.mul_scalar(2.0), CompileOptions::default().dynamic(DynamicShapes::Off));
+    for n in [2, 3, 4] {
+        compiled.call(ramp(&[n], 1.0));
+    }
+    assert_eq!(compiled.stats().traces, 3);
+}
+
+#[test]
+fn a_float_that_depends_on_the_size_keeps_per_size_traces() {
+    // 1/n is a float constant of the trace: the graphs differ in more than sizes.
+    let f = |x: Tensor| x.mul_scalar(1.0 / x.shape()[0] as f64).sum_all();
+    let compiled = compile(f);
+    for n in [2, 3, 4, 3] {
+        let x = ramp(&[n], 1.0);
+        assert_close(&compiled.call(x.clone()), &f(x), 0.0);
+    }
+    let stats = compiled.stats();
+    assert_eq!((stats.traces, stats.replays), (3, 1), "{stats:?}");
 }

@@ -2,14 +2,18 @@
 //! path that traces on a miss.
 
 use super::args::{Args, Outputs};
+use super::backend::SegmentProgram;
+use super::dynamic::{SymbolicDim, Template};
 use super::guard::{Guards, Mismatch};
 use super::logs::{self, Topic};
 use super::options::CompileOptions;
+use super::options::DynamicShapes;
 use super::segment::{BindingSpec, OutputSpec, Replay, TraceOutcome};
 use super::shared::{CompileStats, FunctionShared};
 use super::trace::{self, is_tracing};
 use crate::tensor::Tensor;
 use ignis_runtime::{Layout, Storage};
+use std::collections::HashMap;
 use std::hash::DefaultHasher;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
@@ -53,6 +57,36 @@ where
 pub(crate) struct Entry {
     guards: Guards,
     replay: Replay,
+    /// Set when one argument dim is symbolic: the template and its programs per size.
+    dynamic: Option<Dynamic>,
+}
+
+pub(crate) struct Dynamic {
+    dim: SymbolicDim,
+    template: Template,
+    programs: Mutex<HashMap<usize, Arc<SegmentProgram>>>,
+}
+
+impl Entry {
+    fn check(&self, args: &[Tensor], statics: u64, grad_mode: bool) -> Result<(), Mismatch> {
+        let symbolic = self.dynamic.as_ref().map(|d| (d.dim.arg, d.dim.dim));
+        self.guards.check(args, statics, grad_mode, symbolic)
+    }
+
+    /// The program for these arguments: the traced one, or the template specialized to the
+    /// symbolic dim's size.
+    fn program(&self, args: &[Tensor], shared: &FunctionShared) -> Option<Arc<SegmentProgram>> {
+        let Some(dynamic) = &self.dynamic else { return Some(self.replay.program.clone()) };
+        let size = args[dynamic.dim.arg].shape()[dynamic.dim.dim];
+        let mut programs = dynamic.programs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = programs.get(&size) {
+            return Some(p.clone());
+        }
+        let graph = dynamic.template.specialize(size)?;
+        let program = shared.segment_program(&graph, "captured");
+        programs.insert(size, program.clone());
+        Some(program)
+    }
 }
 
 /// A compiled function; call it with [`Compiled::call`]. It is `Send + Sync` when `f` is,
@@ -87,10 +121,12 @@ where
         let entries: Vec<Arc<Entry>> = self.entries.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut first_miss: Option<Mismatch> = None;
         for entry in &entries {
-            match entry.guards.check(&tensors, statics, grad_mode) {
+            match entry.check(&tensors, statics, grad_mode) {
                 Ok(()) => {
-                    self.shared.replays.fetch_add(1, Ordering::Relaxed);
-                    return replay::<O>(&entry.replay, &tensors);
+                    if let Some(program) = entry.program(&tensors, &self.shared) {
+                        self.shared.replays.fetch_add(1, Ordering::Relaxed);
+                        return replay::<O>(&entry.replay, &program, &tensors);
+                    }
                 }
                 Err(m) => {
                     first_miss.get_or_insert(m);
@@ -136,13 +172,56 @@ where
         if let Some(replay) = &outcome.replay {
             let guards = guards.with_captured(&replay.bindings);
             logs::log(Topic::Guards, || format!("{}: new cache entry guarded by\n{guards}", self.shared.name()));
-            let entry = Arc::new(Entry { guards, replay: replay.clone() });
-            self.entries.write().unwrap_or_else(|e| e.into_inner()).push(entry);
+            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            let (dynamic, replaced) = match self.make_dynamic(&entries, &guards, replay) {
+                Some((dynamic, replaced)) => (Some(dynamic), Some(replaced)),
+                None => (None, None),
+            };
+            if let Some(index) = replaced {
+                entries.remove(index);
+            }
+            entries.push(Arc::new(Entry { guards, replay: replay.clone(), dynamic }));
         } else if let Some(why) = &outcome.not_replayable {
             logs::log(Topic::Guards, || format!("{}: traced again on every call: {why}", self.shared.name()));
         }
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
         result
+    }
+
+    /// When the new trace differs from a cached one only in the size of one argument dim,
+    /// and their graphs differ only in numbers that scale with it: a dynamic entry, and the
+    /// index of the entry it replaces.
+    fn make_dynamic(&self, entries: &[Arc<Entry>], guards: &Guards, replay: &Replay) -> Option<(Dynamic, usize)> {
+        if self.shared.options.dynamic == DynamicShapes::Off {
+            return None;
+        }
+        for (index, old) in entries.iter().enumerate() {
+            if old.dynamic.is_some() {
+                continue;
+            }
+            let Some((arg, dim, a, b)) = old.guards.single_dim_difference(guards) else { continue };
+            if a < 2 || b < 2 {
+                continue;
+            }
+            let (first, second) = (old.replay.program.graph(), replay.program.graph());
+            // Constants and random draws are bound by value: their shapes must not scale.
+            let by_value = replay.bindings.iter().enumerate().filter(|(_, b)| {
+                matches!(b, BindingSpec::Constant(_) | BindingSpec::RngSeed { .. } | BindingSpec::RngOffset)
+            });
+            if by_value
+                .into_iter()
+                .any(|(i, _)| first.params.get(i).map(|p| &p.ty) != second.params.get(i).map(|p| &p.ty))
+            {
+                continue;
+            }
+            let Some(template) = Template::generalize(first, a, second, b) else { continue };
+            logs::log(Topic::Recompiles, || {
+                format!("{}: dim {dim} of arg {arg} is now symbolic (seen as {a} and {b})", self.shared.name())
+            });
+            let programs = Mutex::new(HashMap::from([(a, old.replay.program.clone()), (b, replay.program.clone())]));
+            return Some((Dynamic { dim: SymbolicDim { arg, dim }, template, programs }, index));
+        }
+        None
     }
 
     fn eager_past_limit(&self, args: A, miss: Option<Mismatch>) -> O {
@@ -199,9 +278,9 @@ where
 }
 
 /// Runs a cached program and rebuilds the function's outputs.
-fn replay<O: Outputs>(replay: &Replay, args: &[Tensor]) -> O {
+fn replay<O: Outputs>(replay: &Replay, program: &SegmentProgram, args: &[Tensor]) -> O {
     let params: Vec<(Storage, Layout)> = replay.bindings.iter().map(|b| bind_for_replay(b, args)).collect();
-    let results = replay.program.run(&params);
+    let results = program.run(&params);
     for (index, target) in &replay.writes {
         let (storage, layout) = &results[*index];
         let target = resolve_target(target, args);

@@ -53,6 +53,23 @@ impl Signature {
     }
 }
 
+impl Signature {
+    /// `compare`, letting dim `dim` be any size of 2 or more.
+    fn compare_except(&self, t: &Tensor, dim: usize) -> Option<(&'static str, String, String)> {
+        let shape = t.shape();
+        let fits = shape.len() == self.shape.len()
+            && shape.iter().zip(&self.shape).enumerate().all(|(d, (a, b))| if d == dim { *a >= 2 } else { a == b });
+        if !fits {
+            let expected: Vec<String> =
+                self.shape.iter().enumerate().map(|(d, n)| if d == dim { "s".into() } else { n.to_string() }).collect();
+            return Some(("shape", format!("[{}] (s >= 2)", expected.join(", ")), format!("{shape:?}")));
+        }
+        let mut same_shape = self.clone();
+        same_shape.shape = t.dims();
+        same_shape.compare(t)
+    }
+}
+
 impl fmt::Display for Signature {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
@@ -106,7 +123,15 @@ impl Guards {
         self
     }
 
-    pub(crate) fn check(&self, args: &[Tensor], statics: u64, grad_mode: bool) -> Result<(), Mismatch> {
+    /// Checks the guards in order and reports the first difference; dim `symbolic.1` of argument `symbolic.0` may take any size of 2 or
+    /// more (sizes 0 and 1 broadcast and reduce differently, so they keep their own traces).
+    pub(crate) fn check(
+        &self,
+        args: &[Tensor],
+        statics: u64,
+        grad_mode: bool,
+        symbolic: Option<(usize, usize)>,
+    ) -> Result<(), Mismatch> {
         let miss = |subject: String, what: &'static str, expected: String, found: String| {
             Err(Mismatch { subject, what, expected, found })
         };
@@ -114,7 +139,11 @@ impl Guards {
             return miss("argument".into(), "count", self.args.len().to_string(), args.len().to_string());
         }
         for (i, (sig, t)) in self.args.iter().zip(args).enumerate() {
-            if let Some((what, expected, found)) = sig.compare(t) {
+            let difference = match symbolic {
+                Some((arg, dim)) if arg == i => sig.compare_except(t, dim),
+                _ => sig.compare(t),
+            };
+            if let Some((what, expected, found)) = difference {
                 return miss(format!("arg {i}"), what, expected, found);
             }
         }
@@ -135,6 +164,42 @@ impl Guards {
             }
         }
         Ok(())
+    }
+}
+
+impl Guards {
+    /// The one argument dim in which two guard sets differ, when everything else is the
+    /// same (the condition for making that dim symbolic), with the two sizes.
+    pub(crate) fn single_dim_difference(&self, other: &Guards) -> Option<(usize, usize, usize, usize)> {
+        if self.args.len() != other.args.len()
+            || self.statics != other.statics
+            || self.grad_mode != other.grad_mode
+            || self.captured.len() != other.captured.len()
+            || self.captured.iter().zip(&other.captured).any(|((a, x), (b, y))| !Weak::ptr_eq(a, b) || x != y)
+        {
+            return None;
+        }
+        let mut found = None;
+        for (i, (a, b)) in self.args.iter().zip(&other.args).enumerate() {
+            if a == b {
+                continue;
+            }
+            if a.shape.len() != b.shape.len() || a.dtype != b.dtype || a.contiguous != b.contiguous {
+                return None;
+            }
+            if a.device != b.device || a.requires_grad != b.requires_grad {
+                return None;
+            }
+            for (d, (x, y)) in a.shape.iter().zip(&b.shape).enumerate() {
+                if x != y {
+                    if found.is_some() {
+                        return None;
+                    }
+                    found = Some((i, d, *x, *y));
+                }
+            }
+        }
+        found
     }
 }
 

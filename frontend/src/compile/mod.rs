@@ -8,6 +8,7 @@
 
 mod args;
 mod backend;
+mod dynamic;
 mod explain;
 mod function;
 mod guard;
