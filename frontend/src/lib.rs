@@ -28,6 +28,11 @@ pub use tensor::{IntoShape, Tensor};
 /// Re-exported element types for `f16`/`bf16` tensors.
 pub use half::{bf16, f16};
 
+/// Debugging compiled code: the accuracy bisector.
+pub mod debug {
+    pub use crate::compile::bisect::{BisectOptions, BisectReport, Divergence, bisect, bisect_with};
+}
+
 /// Thread and memory controls of the eager runtime.
 pub mod runtime {
     pub use ignis_runtime::allocator::{empty_cache, memory_stats, set_cache_limit};

@@ -55,6 +55,12 @@ impl Interpreter {
     /// Like `run`, handing every node's result to `observe` as it is computed (the
     /// accuracy bisector compares them with a reference).
     pub fn run_observed(&self, params: &[Output], mut observe: impl FnMut(NodeId, &Output)) -> Vec<Output> {
+        self.run_inspected(params, |id, out| observe(id, out))
+    }
+
+    /// Like `run_observed`, but `inspect` may replace a node's result before later nodes
+    /// read it (to check that a tool finds an injected fault).
+    pub fn run_inspected(&self, params: &[Output], mut inspect: impl FnMut(NodeId, &mut Output)) -> Vec<Output> {
         assert_eq!(
             params.len(),
             self.graph.params.len(),
@@ -81,7 +87,8 @@ impl Interpreter {
                     .collect();
                 eval(&node.op, node.result, &views, node.ty.dtype, &concrete_shape(&node.ty))
             };
-            observe(NodeId::new(i), &out);
+            let mut out = out;
+            inspect(NodeId::new(i), &mut out);
             values[i] = Some(out);
             for &dead in &self.frees_after[i] {
                 values[dead] = None;

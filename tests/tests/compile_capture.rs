@@ -419,3 +419,30 @@ fn a_float_that_depends_on_the_size_keeps_per_size_traces() {
     let stats = compiled.stats();
     assert_eq!((stats.traces, stats.replays), (3, 1), "{stats:?}");
 }
+
+#[test]
+fn the_bisector_finds_no_divergence_in_a_faithful_program() {
+    let w = ramp(&[4, 4], 0.5);
+    let w_in = w.clone();
+    let compiled = compile(move |x: Tensor| x.matmul(&w_in).gelu().softmax(-1).sum(-1, false));
+    let report = ignis::debug::bisect(&compiled, ramp(&[3, 4], 1.0));
+    assert_eq!(report.first_divergence, None, "{report}");
+    assert_eq!(report.checked, 4);
+}
+
+#[test]
+fn the_bisector_names_the_first_node_that_diverges() {
+    use ignis::debug::{BisectOptions, bisect_with};
+    let compiled = compile(|x: Tensor| {
+        let h = x.exp().tanh();
+        let _ = h.to_vec::<f32>();
+        h.mul_scalar(3.0).sin().add_scalar(1.0)
+    });
+    // Segment 1 is `mul_scalar, sin, add_scalar` (constant 3.0 is node 0): break node 2.
+    let options = BisectOptions { inject_fault: Some((1, 2)), ..BisectOptions::default() };
+    let report = bisect_with(&compiled, ramp(&[5], 1.0), &options);
+    let found = report.first_divergence.clone().expect("the injected fault is found");
+    assert_eq!((found.segment, found.node), (1, 2), "{report}");
+    assert!(found.line.contains("sin"), "{report}");
+    assert!((found.max_abs_diff - 1.0).abs() < 1e-6, "{report}");
+}

@@ -37,4 +37,13 @@ impl SegmentProgram {
     pub(crate) fn run(&self, params: &[(Storage, Layout)]) -> Vec<(Storage, Layout)> {
         self.interpreter.run(params)
     }
+
+    /// Runs with every node's result handed to `inspect`, which may replace it.
+    pub(crate) fn run_inspected(
+        &self,
+        params: &[(Storage, Layout)],
+        inspect: impl FnMut(ignis_ir::NodeId, &mut (Storage, Layout)),
+    ) -> Vec<(Storage, Layout)> {
+        self.interpreter.run_inspected(params, inspect)
+    }
 }

@@ -271,6 +271,14 @@ where
         trace::trace_call(&self.shared, tensors, || (self.f)(args))
     }
 
+    /// `trace_for_explain` keeping every segment's inputs, for the accuracy bisector.
+    pub(crate) fn trace_keeping_inputs(&self, args: A) -> TraceOutcome {
+        self.shared.set_keep_inputs(true);
+        let (_, outcome) = self.trace_for_explain(args);
+        self.shared.set_keep_inputs(false);
+        outcome
+    }
+
     /// Runs `f` eagerly, bypassing compilation (for comparisons).
     pub fn call_eager(&self, args: A) -> O {
         (self.f)(args)

@@ -8,6 +8,7 @@
 
 mod args;
 mod backend;
+pub(crate) mod bisect;
 mod dynamic;
 mod explain;
 mod function;

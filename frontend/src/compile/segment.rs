@@ -60,11 +60,19 @@ pub(crate) struct FinishedSegment {
 }
 
 /// For `explain`: one segment's captured graph and op count.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SegmentRecord {
     pub index: usize,
     pub ops: usize,
     pub graph: Graph,
+    /// For the accuracy bisector: the program that ran and the inputs it ran on.
+    pub(crate) run: Option<(Arc<SegmentProgram>, Vec<(ignis_runtime::Storage, ignis_runtime::Layout)>)>,
+}
+
+impl std::fmt::Debug for SegmentRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("SegmentRecord").field("index", &self.index).field("ops", &self.ops).finish()
+    }
 }
 
 /// For `explain`: where and why a segment ended.

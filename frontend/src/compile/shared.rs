@@ -35,6 +35,8 @@ pub(crate) struct FunctionShared {
     pub(crate) compiles: AtomicUsize,
     pub(crate) eager_fallbacks: AtomicUsize,
     pub(crate) breaks: AtomicUsize,
+    /// Traces keep each segment's inputs (for the accuracy bisector).
+    keep_inputs: std::sync::atomic::AtomicBool,
 }
 
 impl FunctionShared {
@@ -48,7 +50,16 @@ impl FunctionShared {
             compiles: AtomicUsize::new(0),
             eager_fallbacks: AtomicUsize::new(0),
             breaks: AtomicUsize::new(0),
+            keep_inputs: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub(crate) fn keep_inputs(&self) -> bool {
+        self.keep_inputs.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_keep_inputs(&self, keep: bool) {
+        self.keep_inputs.store(keep, Ordering::Relaxed);
     }
 
     pub(crate) fn name(&self) -> &str {

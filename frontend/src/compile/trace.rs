@@ -663,7 +663,8 @@ impl TraceState {
             joint_graph.outputs = joint.input_grads.iter().map(|(_, v)| *v).collect();
             wire_backward(node, joint, backward, &split, saved, &params, &segment.bindings, joint_graph);
         }
-        self.records.push(SegmentRecord { index: segment.index, ops: segment.ops, graph: segment.graph.clone() });
+        let run = self.function.keep_inputs().then(|| (program.clone(), params.clone()));
+        self.records.push(SegmentRecord { index: segment.index, ops: segment.ops, graph: segment.graph.clone(), run });
         self.finished.push(FinishedSegment {
             program,
             bindings: segment.bindings.iter().map(|b| BindingSpec::of(b, &self.args)).collect(),
