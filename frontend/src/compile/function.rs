@@ -118,6 +118,7 @@ where
         args.static_key(&mut hasher);
         let statics = std::hash::Hasher::finish(&hasher);
         let grad_mode = crate::is_grad_enabled();
+        self.drop_stale_entries();
         let entries: Vec<Arc<Entry>> = self.entries.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut first_miss: Option<Mismatch> = None;
         for entry in &entries {
@@ -140,6 +141,24 @@ where
             logs::log(Topic::Recompiles, || format!("{}: recompiling because {m}", self.shared.name()));
         }
         self.trace(args, tensors, statics, grad_mode)
+    }
+
+    /// Entries traced before a module switched between train and eval can never apply again.
+    fn drop_stale_entries(&self) {
+        let epoch = crate::nn::mode_epoch();
+        let stale = |e: &Arc<Entry>| e.guards.mode_epoch != epoch;
+        if self.entries.read().unwrap_or_else(|e| e.into_inner()).iter().any(stale) {
+            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            let before = entries.len();
+            entries.retain(|e| !stale(e));
+            logs::log(Topic::Recompiles, || {
+                format!(
+                    "{}: a module switched between train and eval; {} cached program(s) dropped",
+                    self.shared.name(),
+                    before - entries.len()
+                )
+            });
+        }
     }
 
     fn trace(&self, args: A, tensors: Vec<Tensor>, statics: u64, grad_mode: bool) -> O {

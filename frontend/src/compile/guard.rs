@@ -101,14 +101,27 @@ impl fmt::Display for Mismatch {
 
 pub(crate) struct Guards {
     args: Vec<Signature>,
+    /// For each argument, the first earlier argument sharing its storage: a program traced
+    /// with separate buffers must not run on aliased ones (a write to one is a read of the
+    /// other).
+    aliases: Vec<Option<usize>>,
     statics: u64,
     grad_mode: bool,
     captured: Vec<(Weak<TensorImpl>, Signature)>,
+    /// `nn::mode_epoch()` when traced: a module's train/eval switch invalidates the trace.
+    pub(crate) mode_epoch: u64,
 }
 
 impl Guards {
     pub(crate) fn before_trace(args: &[Tensor], statics: u64, grad_mode: bool) -> Guards {
-        Guards { args: args.iter().map(Signature::of).collect(), statics, grad_mode, captured: Vec::new() }
+        Guards {
+            args: args.iter().map(Signature::of).collect(),
+            aliases: aliases(args),
+            statics,
+            grad_mode,
+            captured: Vec::new(),
+            mode_epoch: crate::nn::mode_epoch(),
+        }
     }
 
     /// Adds the captured tensors a replay binds.
@@ -147,6 +160,15 @@ impl Guards {
                 return miss(format!("arg {i}"), what, expected, found);
             }
         }
+        for i in 1..args.len() {
+            let id = args[i].resolved().0.id();
+            let now = (0..i).find(|&j| args[j].resolved().0.id() == id);
+            if now != self.aliases[i] {
+                let describe =
+                    |a: Option<usize>| a.map_or("its own storage".to_string(), |j| format!("the storage of arg {j}"));
+                return miss(format!("arg {i}"), "aliasing", describe(self.aliases[i]), describe(now));
+            }
+        }
         if grad_mode != self.grad_mode {
             return miss("grad".into(), "mode", self.grad_mode.to_string(), grad_mode.to_string());
         }
@@ -167,11 +189,17 @@ impl Guards {
     }
 }
 
+fn aliases(args: &[Tensor]) -> Vec<Option<usize>> {
+    let ids: Vec<usize> = args.iter().map(|t| t.resolved().0.id()).collect();
+    ids.iter().enumerate().map(|(i, id)| ids[..i].iter().position(|other| other == id)).collect()
+}
+
 impl Guards {
     /// The one argument dim in which two guard sets differ, when everything else is the
     /// same (the condition for making that dim symbolic), with the two sizes.
     pub(crate) fn single_dim_difference(&self, other: &Guards) -> Option<(usize, usize, usize, usize)> {
         if self.args.len() != other.args.len()
+            || self.aliases != other.aliases
             || self.statics != other.statics
             || self.grad_mode != other.grad_mode
             || self.captured.len() != other.captured.len()

@@ -65,9 +65,14 @@ pub(crate) struct TracedValue {
     segment: usize,
     value: Value,
     pub(crate) dtype: DType,
-    /// The logical (contiguous) layout, for shape queries before the value exists.
+    /// The layout eager mode would give this value (strides of a view, contiguous for a
+    /// fresh result), for shape and stride queries before the value exists.
     hint: Layout,
+    /// The storage this value is a view of, when it is one (movement ops of a lifted
+    /// tensor): an in-place write to that storage must be seen through it.
+    view_of: Option<usize>,
     filled: OnceLock<(Storage, Layout)>,
+    computed_version: OnceLock<u64>,
     /// The per-op autograd node of the op that made this value, while its segment is open:
     /// backward rules traced inside the call walk these; the segment's compiled backward
     /// replaces them when the segment ends.
@@ -85,6 +90,12 @@ impl TracedValue {
 
     pub(crate) fn version(&self) -> u64 {
         self.filled.get().map_or(0, |(s, _)| s.version())
+    }
+
+    /// The storage version when the value was computed (0 before): backward rules that
+    /// saved the value check it, as they check any saved tensor.
+    pub(crate) fn computed_version(&self) -> u64 {
+        *self.computed_version.get().unwrap_or(&0)
     }
 
     /// The value's storage, running its segment first if it has not run yet.
@@ -114,6 +125,8 @@ pub enum BreakReason {
     EagerOp,
     /// An in-place op wrote to an intermediate value of the trace.
     InplaceIntermediate,
+    /// An in-place op wrote to a tensor that a traced view reads.
+    InplaceViewed,
     /// A traced value was needed as storage (an eager op, or code outside the call).
     Materialize,
 }
@@ -124,6 +137,7 @@ impl BreakReason {
             BreakReason::HostRead(_) => "host read",
             BreakReason::EagerOp => "op without a lowering",
             BreakReason::InplaceIntermediate => "in-place write to an intermediate",
+            BreakReason::InplaceViewed => "in-place write to a viewed tensor",
             BreakReason::Materialize => "value needed as storage",
         }
     }
@@ -138,6 +152,7 @@ impl BreakReason {
                 "use an op with a lowering, or compile the parts before and after this op separately"
             }
             BreakReason::InplaceIntermediate => "use the out-of-place op (x = x.add(&y) instead of x.add_(&y))",
+            BreakReason::InplaceViewed => "write before taking views of the tensor, or use out-of-place ops",
             BreakReason::Materialize => "avoid reading storage (strides, raw data) of traced tensors",
         }
     }
@@ -182,6 +197,8 @@ struct SegmentBuilder {
     grad_node: Option<Arc<Node>>,
     /// Values that carry a per-op node, to release when the segment ends.
     with_op_nodes: Vec<Weak<TracedValue>>,
+    /// Layouts (and viewed storage) of lifted tensors and of movement ops' results.
+    views: HashMap<Value, (Layout, Option<usize>)>,
 }
 
 impl SegmentBuilder {
@@ -198,6 +215,7 @@ impl SegmentBuilder {
             ops: 0,
             grad_node: None,
             with_op_nodes: Vec::new(),
+            views: HashMap::new(),
         }
     }
 
@@ -354,6 +372,12 @@ pub(crate) fn record_write(target: &Tensor, value: &Tensor, location: &'static L
                 return Err(Some(BreakReason::InplaceIntermediate));
             }
             let storage = target.resolved().0.id();
+            let viewed = state.segment.live.iter().filter_map(Weak::upgrade).any(|v| v.view_of == Some(storage));
+            if viewed {
+                // A traced view of this storage must see the write, as eager views do: run
+                // the segment (its views become views of the storage) and write eagerly.
+                return Err(Some(BreakReason::InplaceViewed));
+            }
             if state.segment.storages.get(&storage).is_some_and(|&holder| holder != target.identity()) {
                 // Another view of this storage is in the segment: keep program order simple.
                 return Err(None);
@@ -490,11 +514,39 @@ impl TraceState {
     }
 
     fn push_node(&mut self, op: Op, inputs: Vec<Value>, ty: ValueType) -> Tensor {
+        let view = self.view_layout(&op, &inputs, &ty);
         let value = self.segment.graph.push_node(GraphNode { op, inputs, result: 0, ty: ty.clone() });
         self.segment.ops += 1;
-        let traced = self.traced_value(value, &ty);
+        let mut traced = self.traced_value(value, &ty);
+        if let Some((layout, storage)) = view {
+            let t = Arc::get_mut(&mut traced).expect("a fresh value");
+            t.hint = layout.clone();
+            t.view_of = storage;
+            self.segment.views.insert(value, (layout, storage));
+        }
         self.segment.live.push(Arc::downgrade(&traced));
         Tensor::traced(traced)
+    }
+
+    /// The layout eager mode would give a movement op's result, and the storage it views.
+    fn view_layout(&self, op: &Op, inputs: &[Value], ty: &ValueType) -> Option<(Layout, Option<usize>)> {
+        let (input, storage) = match inputs.first().and_then(|v| self.segment.views.get(v)) {
+            Some((layout, storage)) => (layout.clone(), *storage),
+            None => {
+                let t = self.segment.graph.value_type(*inputs.first()?)?;
+                (Layout::contiguous(&ignis_runtime::interpret::concrete_shape(t)), None)
+            }
+        };
+        let shape = ignis_runtime::interpret::concrete_shape(ty);
+        let layout = match op {
+            Op::Permute { perm } => input.permute(perm),
+            Op::Expand { .. } => input.expand(&shape).ok()?,
+            Op::Slice { dim, start, step, .. } => input.slice(*dim, *start, shape[*dim], *step),
+            // A reshape that strides cannot express copies: a fresh, contiguous result.
+            Op::Reshape { .. } => return input.reshape(&shape).map(|l| (l, storage)),
+            _ => return None,
+        };
+        Some((layout, storage))
     }
 
     fn traced_value(&self, value: Value, ty: &ValueType) -> Arc<TracedValue> {
@@ -505,7 +557,9 @@ impl TraceState {
             value,
             dtype: ty.dtype,
             hint: Layout::contiguous(&shape),
+            view_of: None,
             filled: OnceLock::new(),
+            computed_version: OnceLock::new(),
             op_node: Mutex::new(None),
         })
     }
@@ -554,6 +608,7 @@ impl TraceState {
             None => self.add_param("p", ty, Binding::Captured(t.clone())),
         };
         self.segment.lifted.insert(t.identity(), value);
+        self.segment.views.insert(value, (t.layout().clone(), Some(storage)));
         Ok(value)
     }
 
@@ -653,6 +708,7 @@ impl TraceState {
         let (values, rest) = results.split_at(live.len());
         let (writes, saved) = rest.split_at(segment.mutations.len());
         for (traced, result) in live.iter().zip(values) {
+            let _ = traced.computed_version.set(result.0.version());
             let _ = traced.filled.set(result.clone());
         }
         for ((target, _), (storage, layout)) in segment.mutations.iter().zip(writes) {
@@ -661,7 +717,7 @@ impl TraceState {
         if let (Some(joint), Some((backward, split)), Some(node)) = (&joint, backward, &segment.grad_node) {
             let mut joint_graph = segment.graph.clone();
             joint_graph.outputs = joint.input_grads.iter().map(|(_, v)| *v).collect();
-            wire_backward(node, joint, backward, &split, saved, &params, &segment.bindings, joint_graph);
+            wire_backward(node, joint, backward, &split, saved, &segment.bindings, joint_graph);
         }
         let run = self.function.keep_inputs().then(|| (program.clone(), params.clone()));
         self.records.push(SegmentRecord { index: segment.index, ops: segment.ops, graph: segment.graph.clone(), run });
@@ -723,22 +779,12 @@ fn wire_backward(
     backward: Arc<SegmentProgram>,
     split: &ignis_compiler::partition::Partition,
     saved: &[(Storage, Layout)],
-    forward_params: &[(Storage, Layout)],
     bindings: &[Binding],
     joint_graph: Graph,
 ) {
-    // Saved values that are forward parameters pass straight through.
-    let mut saved_values: Vec<(Storage, Layout)> = Vec::with_capacity(split.saved);
-    let mut from_forward = saved.iter();
-    for k in 0..split.saved {
-        match split.saved_params.iter().find(|(at, _)| *at == k) {
-            Some((_, joint_param)) => {
-                let position = split.forward_params.iter().position(|p| p == joint_param).expect("a forward parameter");
-                saved_values.push(forward_params[position].clone());
-            }
-            None => saved_values.push(from_forward.next().expect("the forward returns every saved value").clone()),
-        }
-    }
+    // The forward program returns every saved value (parameters among them pass through).
+    let saved_values: Vec<(Storage, Layout)> = saved[..split.saved].to_vec();
+    let saved_versions: Vec<u64> = saved_values.iter().map(|(s, _)| s.version()).collect();
     let mut edges = Vec::new();
     let mut inputs = Vec::new();
     for (param, _) in &joint.input_grads {
@@ -764,6 +810,16 @@ fn wire_backward(
         .collect();
     let gradient_params: Vec<usize> = joint.gradients.iter().map(|(p, _, _)| *p).collect();
     let rule: SlotsBackwardFn = Box::new(move |grads: &[(u32, Tensor)]| {
+        for ((storage, layout), &version) in saved_values.iter().zip(&saved_versions) {
+            assert!(
+                storage.version() == version,
+                "backward of a compiled segment: a tensor it saved ({}{}) was modified by an in-place operation \
+                 after it was saved (its version is {}, expected {version}); clone it before modifying it in place",
+                storage.dtype(),
+                ignis_ir::shape::format_shape(&layout.shape),
+                storage.version()
+            );
+        }
         if crate::is_grad_enabled() {
             let mut inputs = joint_inputs.clone();
             for ((slot, ty), &param) in slots.iter().zip(&gradient_params) {

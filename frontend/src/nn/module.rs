@@ -158,7 +158,16 @@ pub(crate) fn walk<M: Module + ?Sized>(module: &M, prefix: &str, f: &mut dyn FnM
     });
 }
 
+static MODE_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A number that changes whenever some module switches between training and evaluation:
+/// compiled functions trace modules in one mode, so their guards include it.
+pub(crate) fn mode_epoch() -> u64 {
+    MODE_EPOCH.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn set_mode<M: Module + ?Sized>(module: &M, training: bool) {
+    MODE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     module.set_training(training);
     walk(module, "", &mut |_, entry| {
         if let Entry::Child(child) = entry {

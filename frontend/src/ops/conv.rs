@@ -2,7 +2,7 @@
 
 use crate::autograd::record;
 use crate::tensor::Tensor;
-use ignis_ir::{Window2d, shape};
+use ignis_ir::{PadMode, Window2d, shape};
 use ignis_runtime::{Layout, cpu};
 
 /// Stride, padding and dilation of a convolution, per spatial dim.
@@ -184,13 +184,19 @@ impl Tensor {
         let k = og * kernel[0] * kernel[1];
         // [g, C/g, O/g*k]^T @ [N, g, C/g, H*W] -> [N, g, O/g*k, H*W], then col2im.
         let cols = weight.reshape([g, c / g, k]).transpose(1, 2).matmul(&self.reshape([n, g, c / g, h * w]));
-        let y = cols.reshape([n, g * k, h * w]).fold_windows(
-            &out,
-            &kernel,
-            &options.stride,
-            &options.padding,
-            &options.dilation,
-        );
+        // Fold onto the whole canvas (no padding), extend it by the output padding (rows no
+        // window reaches), then crop the padding: output padding may reach into the
+        // cropped border, so it cannot simply be added after folding with padding.
+        let canvas: Vec<usize> =
+            (0..2).map(|i| ([h, w][i] - 1) * options.stride[i] + options.dilation[i] * (kernel[i] - 1) + 1).collect();
+        let folded =
+            cols.reshape([n, g * k, h * w]).fold_windows(&canvas, &kernel, &options.stride, &[0, 0], &options.dilation);
+        let extended = if output_padding == [0, 0] {
+            folded
+        } else {
+            folded.pad_dims(&[(0, 0), (0, 0), (0, output_padding[0]), (0, output_padding[1])], PadMode::Constant, 0.0)
+        };
+        let y = extended.narrow(2, options.padding[0], out[0]).narrow(3, options.padding[1], out[1]);
         match bias {
             Some(b) => {
                 let o = og * g;

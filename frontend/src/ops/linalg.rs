@@ -46,7 +46,7 @@ impl Tensor {
                         // A matrix shared by every batch (a weight): one product over all
                         // rows rather than a batched product summed afterwards.
                         let (k, n) = (a.shape()[a.rank() - 1], g.shape()[g.rank() - 1]);
-                        let rows = a.numel().checked_div(k).unwrap_or(0);
+                        let rows: usize = a.shape()[..a.rank() - 1].iter().product();
                         let (a2, g2) = (a.reshape([rows, k]), g.reshape([rows, n]));
                         let grad = if is_column_major(b) { g2.mt().matmul(&a2).mt() } else { a2.mt().matmul(&g2) };
                         sum_to(&grad, &sb.0, sb.1)

@@ -48,7 +48,7 @@ impl Tensor {
         let target = shape.into_shape();
         let t: Vec<isize> = target.iter().map(|&d| d as isize).collect();
         let new_shape = shape_or_panic("view", shape::reshape(self.shape(), &t));
-        if self.pending_value().is_none() && self.layout().reshape(&new_shape).is_none() {
+        if self.layout().reshape(&new_shape).is_none() {
             panic!(
                 "view: cannot view {} with strides {:?} as {}; use reshape (which copies)",
                 self.describe(),

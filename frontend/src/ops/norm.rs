@@ -66,9 +66,19 @@ impl Tensor {
         inputs.extend(weight);
         inputs.extend(bias);
         let op = Op::LayerNorm { axes: axes.len(), eps: Scalar::Float(eps) };
+        // The graph op takes its optional inputs by position: a bias alone comes with a
+        // weight of ones.
+        let ones;
+        let op_inputs: Vec<&Tensor> = match (weight, bias) {
+            (None, Some(b)) if crate::compile::is_tracing() => {
+                ones = Tensor::ones(normalized_shape.to_vec(), x.dtype());
+                vec![&x, &ones, b]
+            }
+            _ => inputs.clone(),
+        };
         // Eagerly the fused kernel also hands back the statistics the rule needs; a traced
         // rule rebuilds them from graph ops.
-        let (out, stats) = match record_op(&op, &inputs, None) {
+        let (out, stats) = match record_op(&op, &op_inputs, None) {
             Some(traced) => (traced, None),
             None => {
                 let (storage, mean, rstd) = cpu::layer_norm(
