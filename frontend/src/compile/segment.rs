@@ -66,8 +66,11 @@ pub struct SegmentRecord {
     pub ops: usize,
     pub graph: Graph,
     /// For the accuracy bisector: the program that ran and the inputs it ran on.
-    pub(crate) run: Option<(Arc<SegmentProgram>, Vec<(ignis_runtime::Storage, ignis_runtime::Layout)>)>,
+    pub(crate) run: Option<RecordedRun>,
 }
+
+/// A segment's program and the inputs it ran on.
+pub(crate) type RecordedRun = (Arc<SegmentProgram>, Vec<(ignis_runtime::Storage, ignis_runtime::Layout)>);
 
 impl std::fmt::Debug for SegmentRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
