@@ -260,6 +260,8 @@ fn the_dump_dir_gets_each_captured_segment_as_text_and_dot() {
     assert_eq!(parsed.nodes.len(), 2);
     let dot = std::fs::read_to_string(dir.join("mlp_000.captured.dot")).expect("the DOT picture");
     assert!(dot.starts_with("digraph"), "{dot}");
+    let guards = std::fs::read_to_string(dir.join("mlp.guards.txt")).expect("the guards");
+    assert!(guards.contains("arg 0: f32[2, 4]"), "{guards}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -461,4 +463,23 @@ fn switching_a_module_between_train_and_eval_traces_again() {
     dropout.eval();
     assert_close(&compiled.call(x.clone()), &x, 0.0);
     assert_eq!(compiled.stats().traces, 2);
+}
+
+/// A user's op without a lowering: it reads the elements on the host and builds a tensor.
+fn clip_on_host(x: &Tensor) -> Tensor {
+    let values: Vec<f32> = x.to_vec::<f32>().iter().map(|v| v.clamp(-0.5, 0.5)).collect();
+    Tensor::from_vec(values, x.shape().to_vec())
+}
+
+#[test]
+fn a_user_defined_eager_op_breaks_the_graph_and_keeps_the_eager_result() {
+    let f = |x: Tensor| clip_on_host(&x.sin()).mul_scalar(2.0).add(&x);
+    let compiled = compile(f);
+    for scale in [1.0, 3.0] {
+        let x = ramp(&[7], scale);
+        assert_close(&compiled.call(x.clone()), &f(x), 0.0);
+    }
+    let report = explain(&compiled, ramp(&[7], 1.0));
+    assert_eq!((report.graph_count(), report.break_count()), (2, 1), "{report}");
+    assert!(report.breaks[0].location.as_deref().is_some_and(|l| l.contains("compile_capture.rs")), "{report}");
 }

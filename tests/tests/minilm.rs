@@ -198,3 +198,21 @@ fn loading_names_missing_and_mis_shaped_keys() {
     assert!(message.contains("missing keys: encoder.layer.1.output.dense.bias"), "{message}");
     assert!(message.contains("pooler.dense.weight (expected f32[8,8], got f32[8,3])"), "{message}");
 }
+
+#[test]
+fn compiled_embeddings_are_the_eager_ones() {
+    require_model_files();
+    let encoder = encoder();
+    let reference = reference();
+    let tokenizer = tokenizer(encoder.max_seq_length);
+    let (ids, mask) = batch(&tokenizer, &sentences(&reference));
+    let compiled = ignis::compile(move |(ids, mask): (Tensor, Tensor)| encoder.encode(&ids, &mask));
+    let eager = encoder.encode(&ids, &mask);
+    for _ in 0..2 {
+        let got = compiled.call((ids.clone(), mask.clone()));
+        assert_eq!(got.to_vec::<f32>(), eager.to_vec::<f32>());
+    }
+    let report = ignis::explain(&compiled, (ids.clone(), mask.clone()));
+    assert_eq!(report.break_count(), 0, "{report}");
+    assert_eq!(compiled.stats().replays, 1);
+}

@@ -166,6 +166,25 @@ where
         let guards = Guards::before_trace(&tensors, statics, grad_mode);
         let (result, outcome) = trace::trace_call(&self.shared, tensors, || (self.f)(args));
         self.shared.breaks.fetch_add(outcome.breaks.len(), Ordering::Relaxed);
+        let dump_dir = logs::dump_dir(self.shared.options.dump_dir.as_deref());
+        if let Some(dir) = &dump_dir
+            && !outcome.breaks.is_empty()
+        {
+            let text: String = outcome
+                .breaks
+                .iter()
+                .map(|b| {
+                    format!(
+                        "trace {}: break after segment {}: {} at {}\n",
+                        self.shared.traces.load(Ordering::Relaxed),
+                        b.after_segment,
+                        b.reason.kind(),
+                        b.location.as_deref().unwrap_or("?")
+                    )
+                })
+                .collect();
+            logs::append_dump(dir, &format!("{}.breaks.txt", self.shared.name()), &text);
+        }
         for b in &outcome.breaks {
             logs::log(Topic::Breaks, || {
                 format!(
@@ -191,6 +210,10 @@ where
         if let Some(replay) = &outcome.replay {
             let guards = guards.with_captured(&replay.bindings);
             logs::log(Topic::Guards, || format!("{}: new cache entry guarded by\n{guards}", self.shared.name()));
+            if let Some(dir) = &dump_dir {
+                let text = format!("entry traced on call {}:\n{guards}\n", self.shared.traces.load(Ordering::Relaxed));
+                logs::append_dump(dir, &format!("{}.guards.txt", self.shared.name()), &text);
+            }
             let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
             let (dynamic, replaced) = match self.make_dynamic(&entries, &guards, replay) {
                 Some((dynamic, replaced)) => (Some(dynamic), Some(replaced)),

@@ -1,8 +1,9 @@
 //! `IGNIS_LOGS` topics and `IGNIS_DUMP_DIR` files.
 //!
 //! `IGNIS_LOGS=recompiles,graph,guards,breaks` (or `all`) prints those events to stderr
-//! and as `tracing` events; `IGNIS_DUMP_DIR=DIR` writes every compiled segment's captured
-//! graph as text and DOT.
+//! and as `tracing` events; `IGNIS_DUMP_DIR=DIR` writes every compiled program's graph as
+//! text and DOT (captured, or joint, forward and backward), and appends each new cache
+//! entry's guards and each trace's graph breaks to `NAME.guards.txt` and `NAME.breaks.txt`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -59,6 +60,18 @@ pub fn dump_dir(option: Option<&Path>) -> Option<PathBuf> {
 /// a dump must never break the program it describes.
 pub fn write_dump(dir: &Path, name: &str, contents: &str) {
     let result = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join(name), contents));
+    if let Err(e) = result {
+        tracing::warn!(target: "ignis::compile", "cannot write dump {}: {e}", dir.join(name).display());
+    }
+}
+
+/// Appends `contents` to `dir/name` (guards and breaks accumulate over a function's traces).
+pub fn append_dump(dir: &Path, name: &str, contents: &str) {
+    use std::io::Write;
+    let result = std::fs::create_dir_all(dir).and_then(|_| {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name))?;
+        file.write_all(contents.as_bytes())
+    });
     if let Err(e) = result {
         tracing::warn!(target: "ignis::compile", "cannot write dump {}: {e}", dir.join(name).display());
     }
