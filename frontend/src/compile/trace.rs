@@ -313,6 +313,26 @@ pub(crate) fn record_op(op: &Op, inputs: &[&Tensor], declared: Option<ValueType>
     }
 }
 
+/// Records result number `result` of a multi-result op (max pooling's values and indices).
+pub(crate) fn record_op_result(op: &Op, inputs: &[&Tensor], result: usize) -> Option<Tensor> {
+    if current_trace_id() == 0 {
+        return None;
+    }
+    loop {
+        let attempt = with_state(|state| {
+            if state.executing {
+                return None;
+            }
+            Some(state.push_result(op.clone(), inputs, result))
+        })
+        .flatten()?;
+        match attempt {
+            Ok(t) => return Some(t),
+            Err(EndFirst) => flush(BreakReason::Materialize, None),
+        }
+    }
+}
+
 /// Records a random draw of `count` numbers: the generator's (seed, offset) become two
 /// parameters drawn again on every call, so each call sees fresh numbers as eager does.
 pub(crate) fn record_random(op: Op, ty: ValueType, count: u64) -> Option<Tensor> {
@@ -513,9 +533,21 @@ impl TraceState {
         Ok(self.push_node(op, values, ty))
     }
 
+    fn push_result(&mut self, op: Op, inputs: &[&Tensor], result: usize) -> Result<Tensor, EndFirst> {
+        let values: Vec<Value> = inputs.iter().map(|t| self.value_of(t)).collect::<Result<_, _>>()?;
+        let types: Vec<&ValueType> =
+            values.iter().map(|&v| self.segment.graph.value_type(v).expect("a value of this graph")).collect();
+        let ty = ignis_ir::infer::infer_result(&op, &types, result).unwrap_or_else(|e| panic!("{e}"));
+        Ok(self.push_node_result(op, values, ty, result))
+    }
+
     fn push_node(&mut self, op: Op, inputs: Vec<Value>, ty: ValueType) -> Tensor {
+        self.push_node_result(op, inputs, ty, 0)
+    }
+
+    fn push_node_result(&mut self, op: Op, inputs: Vec<Value>, ty: ValueType, result: usize) -> Tensor {
         let view = self.view_layout(&op, &inputs, &ty);
-        let value = self.segment.graph.push_node(GraphNode { op, inputs, result: 0, ty: ty.clone() });
+        let value = self.segment.graph.push_node(GraphNode { op, inputs, result, ty: ty.clone() });
         self.segment.ops += 1;
         let mut traced = self.traced_value(value, &ty);
         if let Some((layout, storage)) = view {

@@ -1,9 +1,11 @@
 //! Convolution (as unfold + matmul), pooling and nearest-neighbour upsampling.
 
-use crate::autograd::record;
+use super::run_op;
+use crate::autograd::record_out;
+use crate::compile::trace::record_op_result;
 use crate::tensor::Tensor;
-use ignis_ir::{PadMode, Window2d, shape};
-use ignis_runtime::{Layout, cpu};
+use ignis_ir::{Op, PadMode, Window2d, shape};
+use ignis_runtime::cpu;
 
 /// Stride, padding and dilation of a convolution, per spatial dim.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,14 +66,13 @@ impl Tensor {
             self.describe()
         );
         let out = spatial_out("unfold", &self.shape()[2..], kernel, stride, padding, dilation);
-        let storage = cpu::unfold(self.kernel_view(), kernel, stride, padding, dilation);
         let (n, c) = (self.shape()[0], self.shape()[1]);
         let out_shape = [n, c * kernel.iter().product::<usize>(), out.iter().product()];
         let spatial = self.shape()[2..].to_vec();
         let (k, s, p, d) = (kernel.to_vec(), stride.to_vec(), padding.to_vec(), dilation.to_vec());
-        record("UnfoldBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
-            vec![Some(g.fold_windows(&spatial, &k, &s, &p, &d))]
-        })
+        let op = Op::Unfold { kernel: k.clone(), stride: s.clone(), padding: p.clone(), dilation: d.clone() };
+        let out = run_op(op, &[self], self.dtype(), &out_shape);
+        record_out("UnfoldBackward", &[self], out, move |g| vec![Some(g.fold_windows(&spatial, &k, &s, &p, &d))])
     }
 
     /// col2im, the adjoint of `unfold_windows`: sums columns back into `[N, C, *output]`.
@@ -89,13 +90,18 @@ impl Tensor {
             "fold: expected [N, C * {window}, L] columns, got {}",
             self.describe()
         );
-        let storage = cpu::fold(self.kernel_view(), output, kernel, stride, padding, dilation);
         let mut out_shape = vec![self.shape()[0], self.shape()[1] / window];
         out_shape.extend_from_slice(output);
         let (k, s, p, d) = (kernel.to_vec(), stride.to_vec(), padding.to_vec(), dilation.to_vec());
-        record("FoldBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
-            vec![Some(g.unfold_windows(&k, &s, &p, &d))]
-        })
+        let op = Op::Fold {
+            output: output.to_vec(),
+            kernel: k.clone(),
+            stride: s.clone(),
+            padding: p.clone(),
+            dilation: d.clone(),
+        };
+        let out = run_op(op, &[self], self.dtype(), &out_shape);
+        record_out("FoldBackward", &[self], out, move |g| vec![Some(g.unfold_windows(&k, &s, &p, &d))])
     }
 
     /// 2-d convolution: input `[N, C, H, W]`, weight `[O, C / groups, kH, kW]`, bias `[O]`.
@@ -231,22 +237,29 @@ impl Tensor {
             &window.padding,
             &window.dilation,
         );
-        let (values, indices) = cpu::max_pool2d(self.kernel_view(), window);
         let out_shape = [self.shape()[0], self.shape()[1], out[0], out[1]];
-        let indices = Tensor::from_storage(indices, &out_shape);
+        let op = Op::MaxPool2d(window.clone());
+        // Traced, the values and the indices are the two results of one op.
+        let (values, indices) = match (record_op_result(&op, &[self], 0), record_op_result(&op, &[self], 1)) {
+            (Some(values), Some(indices)) => (values, indices),
+            _ => {
+                let (values, indices) = cpu::max_pool2d(self.kernel_view(), window);
+                (Tensor::from_storage(values, &out_shape), Tensor::from_storage(indices, &out_shape))
+            }
+        };
         let (idx, hw) = (indices.clone(), self.plane_hw());
-        let values = record("MaxPool2dBackward", &[self], values, Layout::contiguous(&out_shape), move |g| {
-            vec![Some(g.max_pool2d_backward(&idx, hw))]
-        });
+        let values =
+            record_out("MaxPool2dBackward", &[self], values, move |g| vec![Some(g.max_pool2d_backward(&idx, hw))]);
         (values, indices)
     }
 
     /// Routes pooled gradients back to the maxima; its own gradient gathers them again.
     fn max_pool2d_backward(&self, indices: &Tensor, input_hw: [usize; 2]) -> Tensor {
-        let storage = cpu::max_pool2d_backward(self.kernel_view(), indices.kernel_view(), input_hw);
         let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
+        let op = Op::MaxPool2dBackward { input: input_hw };
+        let out = run_op(op, &[self, indices], self.dtype(), &out_shape);
         let (idx, pooled) = (indices.clone(), self.dims());
-        record("MaxPool2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
+        record_out("MaxPool2dBackwardBackward", &[self], out, move |gg| {
             let flat = gg.flatten(2, 3);
             vec![Some(flat.gather(2, &idx.flatten(2, 3)).reshape(pooled.as_slice()))]
         })
@@ -257,19 +270,32 @@ impl Tensor {
         self.check_plane_input("avg_pool2d");
         let out =
             spatial_out("avg_pool2d", &self.shape()[2..], &window.kernel, &window.stride, &window.padding, &[1, 1]);
-        let storage = cpu::avg_pool2d(self.kernel_view(), window, count_include_pad);
         let out_shape = [self.shape()[0], self.shape()[1], out[0], out[1]];
+        // The graph op counts padding in the divisor; the other convention runs eagerly.
+        let out = match count_include_pad {
+            true => run_op(Op::AvgPool2d(window.clone()), &[self], self.dtype(), &out_shape),
+            false => Tensor::from_storage(cpu::avg_pool2d(self.kernel_view(), window, false), &out_shape),
+        };
         let (w, hw) = (window.clone(), self.plane_hw());
-        record("AvgPool2dBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
+        record_out("AvgPool2dBackward", &[self], out, move |g| {
             vec![Some(g.avg_pool2d_backward(&w, hw, count_include_pad))]
         })
     }
 
     fn avg_pool2d_backward(&self, window: &Window2d, input_hw: [usize; 2], count_include_pad: bool) -> Tensor {
-        let storage = cpu::avg_pool2d_backward(self.kernel_view(), window, input_hw, count_include_pad);
         let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
+        let out = match count_include_pad {
+            true => {
+                let op = Op::AvgPool2dBackward { window: window.clone(), input: input_hw };
+                run_op(op, &[self], self.dtype(), &out_shape)
+            }
+            false => {
+                let storage = cpu::avg_pool2d_backward(self.kernel_view(), window, input_hw, false);
+                Tensor::from_storage(storage, &out_shape)
+            }
+        };
         let w = window.clone();
-        record("AvgPool2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
+        record_out("AvgPool2dBackwardBackward", &[self], out, move |gg| {
             vec![Some(gg.avg_pool2d(&w, count_include_pad))]
         })
     }
@@ -278,19 +304,19 @@ impl Tensor {
     pub fn adaptive_avg_pool2d(&self, output: [usize; 2]) -> Tensor {
         self.check_plane_input("adaptive_avg_pool2d");
         assert!(output[0] > 0 && output[1] > 0, "adaptive_avg_pool2d: output size must be positive, got {output:?}");
-        let storage = cpu::adaptive_avg_pool2d(self.kernel_view(), output);
+        let op = Op::AdaptiveAvgPool2d { output };
         let out_shape = [self.shape()[0], self.shape()[1], output[0], output[1]];
+        let out = run_op(op, &[self], self.dtype(), &out_shape);
         let hw = self.plane_hw();
-        record("AdaptiveAvgPool2dBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
-            vec![Some(g.adaptive_avg_pool2d_backward(hw))]
-        })
+        record_out("AdaptiveAvgPool2dBackward", &[self], out, move |g| vec![Some(g.adaptive_avg_pool2d_backward(hw))])
     }
 
     fn adaptive_avg_pool2d_backward(&self, input_hw: [usize; 2]) -> Tensor {
-        let storage = cpu::adaptive_avg_pool2d_backward(self.kernel_view(), input_hw);
+        let op = Op::AdaptiveAvgPool2dBackward { input: input_hw };
         let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
+        let out = run_op(op, &[self], self.dtype(), &out_shape);
         let pooled = self.plane_hw();
-        record("AdaptiveAvgPool2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
+        record_out("AdaptiveAvgPool2dBackwardBackward", &[self], out, move |gg| {
             vec![Some(gg.adaptive_avg_pool2d(pooled))]
         })
     }
@@ -298,19 +324,19 @@ impl Tensor {
     /// Nearest-neighbour upsampling to `output` (source index = floor(dst * in / out)).
     pub fn upsample_nearest2d(&self, output: [usize; 2]) -> Tensor {
         self.check_plane_input("upsample_nearest2d");
-        let storage = cpu::upsample_nearest2d(self.kernel_view(), output);
+        let op = Op::UpsampleNearest2d { output };
         let out_shape = [self.shape()[0], self.shape()[1], output[0], output[1]];
+        let out = run_op(op, &[self], self.dtype(), &out_shape);
         let hw = self.plane_hw();
-        record("UpsampleNearest2dBackward", &[self], storage, Layout::contiguous(&out_shape), move |g| {
-            vec![Some(g.upsample_nearest2d_backward(hw))]
-        })
+        record_out("UpsampleNearest2dBackward", &[self], out, move |g| vec![Some(g.upsample_nearest2d_backward(hw))])
     }
 
     fn upsample_nearest2d_backward(&self, input_hw: [usize; 2]) -> Tensor {
-        let storage = cpu::upsample_nearest2d_backward(self.kernel_view(), input_hw);
+        let op = Op::UpsampleNearest2dBackward { input: input_hw };
         let out_shape = [self.shape()[0], self.shape()[1], input_hw[0], input_hw[1]];
+        let out = run_op(op, &[self], self.dtype(), &out_shape);
         let upsampled = self.plane_hw();
-        record("UpsampleNearest2dBackwardBackward", &[self], storage, Layout::contiguous(&out_shape), move |gg| {
+        record_out("UpsampleNearest2dBackwardBackward", &[self], out, move |gg| {
             vec![Some(gg.upsample_nearest2d(upsampled))]
         })
     }
