@@ -6,11 +6,10 @@
 //! backward program takes the saved values and the output gradients and computes the
 //! input gradients.
 //!
-//! Saved values are chosen by bytes: a value the backward needs is either saved (the
-//! forward writes it out) or, when it is a cheap elementwise function of values that are
-//! saved anyway, recomputed in the backward. Recomputing never saves more bytes than
-//! it costs: a node is recomputed only when every input it needs is already available to
-//! the backward and the node's result is no smaller than what it reads from them.
+//! Saved values are chosen by a minimum cut on saved bytes (see `choose_saved`): a value
+//! the backward needs is either saved (the forward writes it out) or, when it is a chain
+//! of cheap elementwise and movement ops over values that are saved anyway, recomputed in
+//! the backward.
 
 use ignis_ir::{Graph, Node, NodeId, Op, Value, ValueDef};
 use std::collections::{HashMap, HashSet};
@@ -117,17 +116,27 @@ fn forward_params_values(params: &[usize]) -> Vec<Value> {
     params.iter().map(|&p| Value::param(p)).collect()
 }
 
-/// Which of `needs` the forward saves, and which nodes the backward recomputes instead.
+/// Which values the forward saves, and which nodes the backward recomputes instead: a
+/// minimum cut on saved bytes.
 ///
-/// A node is recomputable when it is cheap (elementwise, a constant, or a movement op) and
-/// reads only parameters or other recomputable nodes: the backward can rebuild it from
-/// tensors it gets anyway, so saving it would only cost memory. Everything else needed is
-/// saved.
+/// The network has, for every forward value an input of the backward depends on, an edge
+/// `in -> out` whose capacity is the value's size in bytes (what saving it costs), and
+/// infinite edges along the graph's data flow (`u.out -> v.in`) and from every needed
+/// value to the sink. Nodes the backward cannot recompute (anything but cheap elementwise
+/// and movement ops: matmuls, reductions, normalizations) hang off the source, as do the
+/// graph's parameters, which cost nothing to keep (their tensors are alive anyway). A
+/// minimum cut then saves the cheapest set of values from which the backward can recompute
+/// everything else it needs.
 fn choose_saved(joint: &Graph, needs: &[Value]) -> (Vec<Value>, Vec<NodeId>) {
-    let mut recomputable = vec![false; joint.nodes.len()];
-    for (i, node) in joint.nodes.iter().enumerate() {
-        let cheap = matches!(
-            node.op,
+    use petgraph::graph::{DiGraph, NodeIndex};
+    use petgraph::visit::EdgeRef;
+    const INFINITE: u64 = 1 << 60;
+    if needs.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let cheap = |op: &Op| {
+        matches!(
+            op,
             Op::Unary(_)
                 | Op::Binary(_)
                 | Op::Cast(_)
@@ -137,23 +146,105 @@ fn choose_saved(joint: &Graph, needs: &[Value]) -> (Vec<Value>, Vec<NodeId>) {
                 | Op::Permute { .. }
                 | Op::Expand { .. }
                 | Op::Slice { .. }
-        );
-        recomputable[i] = cheap && node.inputs.iter().all(|v| v.node().is_none_or(|id| recomputable[id.index()]));
+        )
+    };
+    // The values involved: what the backward needs and everything those depend on.
+    let mut involved: Vec<Value> = Vec::new();
+    let mut seen: HashSet<Value> = HashSet::new();
+    let mut stack: Vec<Value> = needs.to_vec();
+    while let Some(v) = stack.pop() {
+        if !seen.insert(v) {
+            continue;
+        }
+        involved.push(v);
+        if let Some(id) = v.node() {
+            stack.extend(joint.node(id).inputs.iter().copied());
+        }
     }
-    let recompute_roots: Vec<Value> =
-        needs.iter().copied().filter(|v| v.node().is_some_and(|id| recomputable[id.index()])).collect();
-    let marked = reaching(joint, &recompute_roots, |id| recomputable[id.index()]);
-    let recomputed: Vec<NodeId> = joint.node_ids().filter(|id| marked[id.index()]).collect();
-    let mut saved: Vec<Value> =
-        needs.iter().copied().filter(|v| v.node().is_none_or(|id| !marked[id.index()])).collect();
-    // Recomputed nodes read parameters: those cross too.
-    for id in &recomputed {
-        for &input in &joint.node(*id).inputs {
-            if input.node().is_none() && !saved.contains(&input) {
-                saved.push(input);
+    let mut network: DiGraph<(), u64> = DiGraph::new();
+    let source = network.add_node(());
+    let sink = network.add_node(());
+    let mut ends: HashMap<Value, (NodeIndex, NodeIndex)> = HashMap::new();
+    for &v in &involved {
+        let (input, output) = (network.add_node(()), network.add_node(()));
+        let ty = joint.value_type(v).expect("a value of the joint graph");
+        let bytes: u64 =
+            ty.shape.iter().map(|d| ignis_ir::shape::DimValue::known(*d).unwrap_or(1) as u64).product::<u64>()
+                * ty.dtype.size() as u64;
+        match v.node() {
+            None => {
+                network.add_edge(source, input, INFINITE);
+                network.add_edge(input, output, 0);
+            }
+            Some(id) => {
+                // Saving costs the value's bytes (doubled, so that a value the backward reads
+                // directly can cost one less: between cuts of equal size, saving what is read
+                // beats recomputing it). Empty values still cost a little.
+                let direct = u64::from(needs.contains(&v));
+                network.add_edge(input, output, (2 * bytes).max(2) - direct);
+                if !cheap(&joint.node(id).op) {
+                    network.add_edge(source, input, INFINITE);
+                }
+            }
+        }
+        ends.insert(v, (input, output));
+    }
+    for &v in &involved {
+        if let Some(id) = v.node() {
+            for u in &joint.node(id).inputs {
+                network.add_edge(ends[u].1, ends[&v].0, INFINITE);
             }
         }
     }
+    for v in needs {
+        network.add_edge(ends[v].1, sink, INFINITE);
+    }
+    let (_, flows) = petgraph::algo::dinics(&network, source, sink);
+    // What the source still reaches through edges with room left is its side of the cut.
+    let mut reached = vec![false; network.node_count()];
+    let mut stack = vec![source];
+    reached[source.index()] = true;
+    while let Some(n) = stack.pop() {
+        for edge in network.edges_directed(n, petgraph::Direction::Outgoing) {
+            if flows[edge.id().index()] < *edge.weight() && !reached[edge.target().index()] {
+                reached[edge.target().index()] = true;
+                stack.push(edge.target());
+            }
+        }
+        for edge in network.edges_directed(n, petgraph::Direction::Incoming) {
+            if flows[edge.id().index()] > 0 && !reached[edge.source().index()] {
+                reached[edge.source().index()] = true;
+                stack.push(edge.source());
+            }
+        }
+    }
+    // From each needed value: a parameter or a cut value crosses; anything else is
+    // recomputed from what crosses.
+    let mut saved: Vec<Value> = Vec::new();
+    let mut recomputed: HashSet<NodeId> = HashSet::new();
+    let mut stack: Vec<Value> = needs.to_vec();
+    let mut visited: HashSet<Value> = HashSet::new();
+    while let Some(v) = stack.pop() {
+        if !visited.insert(v) {
+            continue;
+        }
+        let (input, output) = ends[&v];
+        let crosses = v.node().is_none() || (reached[input.index()] && !reached[output.index()]);
+        if crosses {
+            saved.push(v);
+        } else {
+            let id = v.node().expect("parameters always cross");
+            recomputed.insert(id);
+            stack.extend(joint.node(id).inputs.iter().copied());
+        }
+    }
+    // Saved values in graph order (parameters first), so programs read predictably.
+    saved.sort_by_key(|v| match v.def() {
+        ValueDef::Param(p) => (0, p),
+        ValueDef::Node(id) => (1, id.index()),
+    });
+    let mut recomputed: Vec<NodeId> = recomputed.into_iter().collect();
+    recomputed.sort();
     (saved, recomputed)
 }
 
@@ -240,8 +331,47 @@ mod tests {
         assert_eq!(p.backward.outputs.len(), 1);
         ignis_ir::verify(&p.forward).unwrap();
         ignis_ir::verify(&p.backward).unwrap();
-        // tanh(x w) is saved (not recomputed: tanh of a product is not read from parameters
-        // only... it is, but tanh is cheap, so it is recomputed from x and w).
         assert_eq!(p.forward.outputs.len(), 1 + p.saved);
+        // tanh(x * w) is cheap to rebuild from the inputs, which cost nothing to keep: only
+        // inputs cross.
+        assert_eq!(p.saved_params.len(), p.saved, "{}", p.backward);
+    }
+
+    #[test]
+    fn cheap_functions_of_inputs_are_recomputed_not_saved() {
+        // The backward needs exp(x)^2: from x (an input, free to keep) it is two cheap ops.
+        let mut b = GraphBuilder::new("joint");
+        let x = b.param(DType::F32, &[1024]);
+        let g = b.param(DType::F32, &[1024]);
+        let e = b.unary(UnaryOp::Exp, x).unwrap();
+        let e2 = b.mul(e, e).unwrap();
+        let y = b.unary(UnaryOp::Sin, e2).unwrap();
+        let gx = b.mul(g, e2).unwrap();
+        b.output(y).unwrap();
+        b.output(gx).unwrap();
+        let graph = b.finish();
+        let p = partition(&graph, &[y], &[1], &[gx]);
+        assert_eq!(p.saved, 1, "only x crosses:\n{}", p.backward);
+        assert_eq!(p.saved_params, vec![(0, 0)]);
+        assert!(p.backward.nodes.iter().any(|n| n.op == Op::Unary(UnaryOp::Exp)), "{}", p.backward);
+    }
+
+    #[test]
+    fn the_cut_saves_a_small_statistic_rather_than_a_large_activation() {
+        // y = x - mean(x) over rows; the backward needs y. Saving the [64, 1] mean and
+        // recomputing y from x is cheaper than saving the [64, 256] y.
+        let mut b = GraphBuilder::new("joint");
+        let x = b.param(DType::F32, &[64, 256]);
+        let g = b.param(DType::F32, &[64, 256]);
+        let mean = b.mean(x, &[1], true).unwrap();
+        let y = b.sub(x, mean).unwrap();
+        let out = b.unary(UnaryOp::Exp, y).unwrap();
+        let gx = b.mul(g, y).unwrap();
+        b.output(out).unwrap();
+        b.output(gx).unwrap();
+        let graph = b.finish();
+        let p = partition(&graph, &[out], &[1], &[gx]);
+        let saved_types: Vec<String> = p.backward.params[..p.saved].iter().map(|q| q.ty.to_string()).collect();
+        assert_eq!(saved_types, vec!["f32[64,256]", "f32[64,1]"], "x (free) and the mean:\n{}", p.backward);
     }
 }
