@@ -162,19 +162,26 @@ fn gradients_flow_through_a_compiled_function_into_eager_code() {
     let w = ramp(&[4, 3], 0.3).requires_grad_(true);
     let w_in = w.clone();
     let compiled = compile(move |x: Tensor| x.matmul(&w_in).gelu().layer_norm(&[3], None, None, 1e-5));
-    let x = ramp(&[5, 4], 1.0).requires_grad_(true);
-    let out = compiled.call(x.clone());
-    assert_eq!(out.grad_fn_name(), Some("CompiledSegmentBackward"));
-    let loss = out.square().sum_all();
-    loss.backward();
-    let (gx, gw) = (x.grad().unwrap(), w.grad().unwrap());
-    x.zero_grad();
-    w.zero_grad();
-    let eager = x.matmul(&w).gelu().layer_norm(&[3], None, None, 1e-5).square().sum_all();
-    eager.backward();
-    assert_close(&loss, &eager, 1e-6);
-    assert_close(&gx, &x.grad().unwrap(), 1e-5);
-    assert_close(&gw, &w.grad().unwrap(), 1e-5);
+    // The first call traces; the second replays the forward program and wires the cached
+    // backward program to a fresh node.
+    for call in 0..3 {
+        let x = ramp(&[5, 4], 1.0 + call as f64).requires_grad_(true);
+        let out = compiled.call(x.clone());
+        assert_eq!(out.grad_fn_name(), Some("CompiledSegmentBackward"));
+        let loss = out.square().sum_all();
+        loss.backward();
+        let (gx, gw) = (x.grad().unwrap(), w.grad().unwrap());
+        x.zero_grad();
+        w.zero_grad();
+        let eager = x.matmul(&w).gelu().layer_norm(&[3], None, None, 1e-5).square().sum_all();
+        eager.backward();
+        assert_close(&loss, &eager, 1e-6);
+        assert_close(&gx, &x.grad().unwrap(), 1e-5);
+        assert_close(&gw, &w.grad().unwrap(), 1e-5);
+        w.zero_grad();
+    }
+    let stats = compiled.stats();
+    assert_eq!((stats.traces, stats.replays), (1, 2), "{stats:?}");
 }
 
 #[test]

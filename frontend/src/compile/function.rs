@@ -118,7 +118,6 @@ where
         args.static_key(&mut hasher);
         let statics = std::hash::Hasher::finish(&hasher);
         let grad_mode = crate::is_grad_enabled();
-        self.drop_stale_entries();
         let entries: Vec<Arc<Entry>> = self.entries.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut first_miss: Option<Mismatch> = None;
         for entry in &entries {
@@ -141,24 +140,6 @@ where
             logs::log(Topic::Recompiles, || format!("{}: recompiling because {m}", self.shared.name()));
         }
         self.trace(args, tensors, statics, grad_mode)
-    }
-
-    /// Entries traced before a module switched between train and eval can never apply again.
-    fn drop_stale_entries(&self) {
-        let epoch = crate::nn::mode_epoch();
-        let stale = |e: &Arc<Entry>| e.guards.mode_epoch != epoch;
-        if self.entries.read().unwrap_or_else(|e| e.into_inner()).iter().any(stale) {
-            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-            let before = entries.len();
-            entries.retain(|e| !stale(e));
-            logs::log(Topic::Recompiles, || {
-                format!(
-                    "{}: a module switched between train and eval; {} cached program(s) dropped",
-                    self.shared.name(),
-                    before - entries.len()
-                )
-            });
-        }
     }
 
     fn trace(&self, args: A, tensors: Vec<Tensor>, statics: u64, grad_mode: bool) -> O {
@@ -208,7 +189,8 @@ where
         }
         let outcome = Arc::new(outcome);
         if let Some(replay) = &outcome.replay {
-            let guards = guards.with_captured(&replay.bindings);
+            let mut guards = guards.with_captured(&replay.bindings);
+            guards.modes = outcome.modes.clone();
             logs::log(Topic::Guards, || format!("{}: new cache entry guarded by\n{guards}", self.shared.name()));
             if let Some(dir) = &dump_dir {
                 let text = format!("entry traced on call {}:\n{guards}\n", self.shared.traces.load(Ordering::Relaxed));
@@ -327,9 +309,18 @@ where
     }
 }
 
-/// Runs a cached program and rebuilds the function's outputs.
+/// Runs a cached program and rebuilds the function's outputs; for a differentiable segment
+/// the outputs get a fresh autograd node running the cached backward program.
 fn replay<O: Outputs>(replay: &Replay, program: &SegmentProgram, args: &[Tensor]) -> O {
-    let params: Vec<(Storage, Layout)> = replay.bindings.iter().map(|b| bind_for_replay(b, args)).collect();
+    let bound: Vec<Option<(Storage, Layout)>> = replay
+        .bindings
+        .iter()
+        .map(|b| (!matches!(b, BindingSpec::Gradient)).then(|| bind_for_replay(b, args)))
+        .collect();
+    let params: Vec<(Storage, Layout)> = match &replay.backward {
+        Some(backward) => backward.forward_params.iter().map(|&p| bound[p].clone().expect("a forward input")).collect(),
+        None => bound.iter().flatten().cloned().collect(),
+    };
     let results = program.run(&params);
     for (index, target) in &replay.writes {
         let (storage, layout) = &results[*index];
@@ -340,13 +331,37 @@ fn replay<O: Outputs>(replay: &Replay, program: &SegmentProgram, args: &[Tensor]
         let (storage, layout) = &results[*index];
         resolve_target(target, args).set_grad(Some(Tensor::from_parts(storage.clone(), layout.clone())));
     }
+    let node = replay.backward.as_ref().map(|backward| {
+        let saved_from = backward.slots.len() + replay.writes.len();
+        let inputs: Vec<Option<Tensor>> = replay
+            .bindings
+            .iter()
+            .zip(&bound)
+            .map(|(spec, value)| match spec {
+                BindingSpec::Gradient => None,
+                BindingSpec::RngSeed { .. } | BindingSpec::RngOffset => {
+                    value.clone().map(|(s, l)| Tensor::from_parts(s, l))
+                }
+                other => Some(resolve_target(other, args)),
+            })
+            .collect();
+        let node = Arc::new(crate::autograd::Node::unwired("CompiledSegmentBackward"));
+        backward.spec.wire(&node, results[saved_from..].to_vec(), inputs);
+        node
+    });
     let tensors: Vec<Tensor> = replay
         .outputs
         .iter()
         .map(|spec| match spec {
             OutputSpec::Program(i) => {
                 let (s, l) = &results[*i];
-                Tensor::from_parts(s.clone(), l.clone())
+                let t = Tensor::from_parts(s.clone(), l.clone());
+                match (&node, &replay.backward) {
+                    (Some(node), Some(backward)) if backward.spec.slots().any(|slot| slot == backward.slots[*i]) => {
+                        Tensor::with_grad_fn(&t, node.clone(), backward.slots[*i])
+                    }
+                    _ => t,
+                }
             }
             OutputSpec::Arg(i) => args[*i].clone(),
         })

@@ -108,8 +108,8 @@ pub(crate) struct Guards {
     statics: u64,
     grad_mode: bool,
     captured: Vec<(Weak<TensorImpl>, Signature)>,
-    /// `nn::mode_epoch()` when traced: a module's train/eval switch invalidates the trace.
-    pub(crate) mode_epoch: u64,
+    /// Train/eval flags of modules the trace read, and the values it saw.
+    pub(crate) modes: Vec<(Weak<std::sync::atomic::AtomicBool>, bool)>,
 }
 
 impl Guards {
@@ -120,7 +120,7 @@ impl Guards {
             statics,
             grad_mode,
             captured: Vec::new(),
-            mode_epoch: crate::nn::mode_epoch(),
+            modes: Vec::new(),
         }
     }
 
@@ -169,6 +169,17 @@ impl Guards {
                 return miss(format!("arg {i}"), "aliasing", describe(self.aliases[i]), describe(now));
             }
         }
+        for (i, (flag, value)) in self.modes.iter().enumerate() {
+            let now = flag.upgrade().map(|f| f.load(std::sync::atomic::Ordering::Relaxed));
+            if now != Some(*value) {
+                let describe = |v: Option<bool>| match v {
+                    Some(true) => "train".to_string(),
+                    Some(false) => "eval".to_string(),
+                    None => "dropped".to_string(),
+                };
+                return miss(format!("module mode {i}"), "train/eval", describe(Some(*value)), describe(now));
+            }
+        }
         if grad_mode != self.grad_mode {
             return miss("grad".into(), "mode", self.grad_mode.to_string(), grad_mode.to_string());
         }
@@ -204,6 +215,8 @@ impl Guards {
             || self.grad_mode != other.grad_mode
             || self.captured.len() != other.captured.len()
             || self.captured.iter().zip(&other.captured).any(|((a, x), (b, y))| !Weak::ptr_eq(a, b) || x != y)
+            || self.modes.len() != other.modes.len()
+            || self.modes.iter().zip(&other.modes).any(|((a, x), (b, y))| !Weak::ptr_eq(a, b) || x != y)
         {
             return None;
         }
@@ -240,6 +253,9 @@ impl fmt::Display for Guards {
         writeln!(f, "  static arguments: {:#x}", self.statics)?;
         for (i, (_, s)) in self.captured.iter().enumerate() {
             writeln!(f, "  captured tensor {i}: {s} (by identity)")?;
+        }
+        for (i, (_, training)) in self.modes.iter().enumerate() {
+            writeln!(f, "  module mode {i}: {}", if *training { "train" } else { "eval" })?;
         }
         Ok(())
     }

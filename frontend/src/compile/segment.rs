@@ -2,7 +2,7 @@
 //! replayed without running the function) the recipe to replay it.
 
 use super::backend::SegmentProgram;
-use super::trace::{Binding, BreakReason};
+use super::trace::{Binding, BreakReason, CompiledBackward};
 use crate::tensor::{Data, Tensor, TensorImpl};
 use ignis_ir::Graph;
 use std::sync::{Arc, Weak};
@@ -19,6 +19,8 @@ pub(crate) enum BindingSpec {
     RngOffset,
     /// A value this trace computed in an earlier segment: cannot be replayed alone.
     Unreplayable,
+    /// An output gradient of a joint graph (only the backward program reads it).
+    Gradient,
 }
 
 impl BindingSpec {
@@ -32,8 +34,8 @@ impl BindingSpec {
             },
             Binding::RngSeed { count, .. } => BindingSpec::RngSeed { count: *count },
             Binding::RngOffset { .. } => BindingSpec::RngOffset,
-            // A segment with a compiled backward is traced on every call for now.
-            Binding::Gradient => BindingSpec::Unreplayable,
+            // Bound by the backward, never by the forward program.
+            Binding::Gradient => BindingSpec::Gradient,
         }
     }
 
@@ -54,8 +56,13 @@ pub(crate) struct FinishedSegment {
     pub(crate) bindings: Vec<BindingSpec>,
     /// The traced values the program's first outputs filled.
     pub(crate) live: Vec<Weak<super::trace::TracedValue>>,
+    /// The slot (node index) of each of those values: a differentiable output's place in
+    /// the segment's autograd node.
+    pub(crate) live_slots: Vec<u32>,
     /// The targets of the program's remaining outputs (written back in order).
     pub(crate) mutations: Vec<BindingSpec>,
+    /// The compiled backward, and which joint parameters the forward program takes.
+    pub(crate) backward: Option<(Arc<CompiledBackward>, Vec<usize>)>,
     pub(crate) last: bool,
 }
 
@@ -106,6 +113,17 @@ pub(crate) struct Replay {
     /// Program output index and the tensor whose `.grad` it becomes (a backward traced
     /// inside the call leaves gradients in lifted leaves).
     pub(crate) grads: Vec<(usize, BindingSpec)>,
+    /// For a differentiable segment: its backward, the joint parameters the forward takes
+    /// (`bindings` holds every joint parameter), and each program output's slot.
+    pub(crate) backward: Option<ReplayBackward>,
+}
+
+#[derive(Clone)]
+pub(crate) struct ReplayBackward {
+    pub(crate) spec: Arc<CompiledBackward>,
+    pub(crate) forward_params: Vec<usize>,
+    /// The slot of each output of the forward program that is a live value.
+    pub(crate) slots: Vec<u32>,
 }
 
 /// What a traced call saw.
@@ -116,6 +134,8 @@ pub(crate) struct TraceOutcome {
     pub(crate) replay: Option<Replay>,
     /// Why it cannot, for the logs.
     pub(crate) not_replayable: Option<String>,
+    /// The modules' train/eval flags the function read, with their values.
+    pub(crate) modes: Vec<(Weak<std::sync::atomic::AtomicBool>, bool)>,
 }
 
 impl TraceOutcome {
@@ -131,7 +151,7 @@ impl TraceOutcome {
             Ok(r) => (Some(r), None),
             Err(why) => (None, Some(why)),
         };
-        TraceOutcome { segments, breaks, replay, not_replayable }
+        TraceOutcome { segments, breaks, replay, not_replayable, modes: Vec::new() }
     }
 }
 
@@ -147,7 +167,8 @@ fn replay_of(
     if finished.len() > 1 {
         return Err(format!("{} segments", finished.len()));
     }
-    if let Some(t) = outputs.iter().find(|t| t.grad_fn().is_some_and(|n| n.has_rule())) {
+    let differentiable = finished.last().is_some_and(|s| s.backward.is_some());
+    if !differentiable && let Some(t) = outputs.iter().find(|t| t.grad_fn().is_some_and(|n| n.has_rule())) {
         return Err(format!("an output ({}) carries a backward graph", t.describe()));
     }
     let segment = match finished.pop() {
@@ -169,6 +190,7 @@ fn replay_of(
                 outputs,
                 writes: Vec::new(),
                 grads: Vec::new(),
+                backward: None,
             });
         }
     };
@@ -210,7 +232,12 @@ fn replay_of(
         return Err("a traced value escaped other than as an output or a gradient (stored in a struct?)".into());
     }
     let writes = segment.mutations.iter().enumerate().map(|(k, target)| (live.len() + k, target.clone())).collect();
-    Ok(Replay { program: segment.program, bindings: segment.bindings, outputs: specs, writes, grads })
+    let backward = segment.backward.map(|(spec, forward_params)| ReplayBackward {
+        spec,
+        forward_params,
+        slots: segment.live_slots.clone(),
+    });
+    Ok(Replay { program: segment.program, bindings: segment.bindings, outputs: specs, writes, grads, backward })
 }
 
 fn same_target(a: &BindingSpec, b: &BindingSpec) -> bool {

@@ -34,6 +34,18 @@ thread_local! {
     static HANDLES: RefCell<Vec<Weak<TensorImpl>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Notes that the trace read a module's train/eval flag: the flag and the value read join
+/// the guards.
+pub(crate) fn note_mode_read(flag: &Arc<std::sync::atomic::AtomicBool>, value: bool) {
+    if current_trace_id() != 0 {
+        with_state(|state| {
+            if !state.modes.iter().any(|(f, _)| Weak::ptr_eq(f, &Arc::downgrade(flag))) {
+                state.modes.push((Arc::downgrade(flag), value));
+            }
+        });
+    }
+}
+
 /// Notes a new handle to a traced value (called for every traced tensor made).
 pub(crate) fn register_handle(t: &Tensor) {
     if current_trace_id() != 0 && t.pending_value().is_some() {
@@ -234,6 +246,8 @@ pub(crate) struct TraceState {
     finished: Vec<FinishedSegment>,
     /// The pending break (reason and place) that the next segment end reports.
     executing: bool,
+    /// The modules' train/eval flags read, with their values.
+    modes: Vec<(Weak<std::sync::atomic::AtomicBool>, bool)>,
 }
 
 fn with_state<R>(f: impl FnOnce(&mut TraceState) -> R) -> Option<R> {
@@ -263,6 +277,7 @@ where
         breaks: Vec::new(),
         finished: Vec::new(),
         executing: false,
+        modes: Vec::new(),
     };
     STATE.with(|s| *s.borrow_mut() = Some(state));
     HANDLES.with(|h| h.borrow_mut().clear());
@@ -746,10 +761,22 @@ impl TraceState {
         for ((target, _), (storage, layout)) in segment.mutations.iter().zip(writes) {
             write_back(target, storage, layout);
         }
+        let mut compiled_backward = None;
         if let (Some(joint), Some((backward, split)), Some(node)) = (&joint, backward, &segment.grad_node) {
             let mut joint_graph = segment.graph.clone();
             joint_graph.outputs = joint.input_grads.iter().map(|(_, v)| *v).collect();
-            wire_backward(node, joint, backward, &split, saved, &segment.bindings, joint_graph);
+            let spec = Arc::new(CompiledBackward {
+                program: backward,
+                joint: joint_graph,
+                gradients: joint
+                    .gradients
+                    .iter()
+                    .map(|(param, value, slot)| (*param, *slot, ValueType::of(value.dtype, &value.hint.shape)))
+                    .collect(),
+                input_grads: joint.input_grads.iter().map(|(p, _)| *p).collect(),
+            });
+            spec.wire(node, saved[..split.saved].to_vec(), joint_inputs(&segment.bindings));
+            compiled_backward = Some((spec, split.forward_params.clone()));
         }
         let run = self.function.keep_inputs().then(|| (program.clone(), params.clone()));
         self.records.push(SegmentRecord { index: segment.index, ops: segment.ops, graph: segment.graph.clone(), run });
@@ -757,13 +784,17 @@ impl TraceState {
             program,
             bindings: segment.bindings.iter().map(|b| BindingSpec::of(b, &self.args)).collect(),
             live: live.iter().map(Arc::downgrade).collect(),
+            live_slots: live.iter().map(|v| v.value.node().map_or(0, |n| n.index() as u32)).collect(),
             mutations: segment.mutations.iter().map(|(t, _)| BindingSpec::target(t, &self.args)).collect(),
+            backward: compiled_backward,
             last,
         });
     }
 
     fn into_outcome(self, outputs: &[Tensor]) -> TraceOutcome {
-        TraceOutcome::new(self.finished, self.records, self.breaks, outputs, &self.args)
+        let mut outcome = TraceOutcome::new(self.finished, self.records, self.breaks, outputs, &self.args);
+        outcome.modes = self.modes;
+        outcome
     }
 }
 
@@ -805,33 +836,81 @@ fn wire_per_op(node: &Arc<Node>, handles: &[Tensor]) {
 
 /// Gives a segment's node its edges (the lifted inputs that receive a gradient) and a rule
 /// that runs the backward program on the saved values and the incoming gradients.
-fn wire_backward(
-    node: &Arc<Node>,
-    joint: &Joint,
-    backward: Arc<SegmentProgram>,
-    split: &ignis_compiler::partition::Partition,
-    saved: &[(Storage, Layout)],
-    bindings: &[Binding],
-    joint_graph: Graph,
-) {
-    // The forward program returns every saved value (parameters among them pass through).
-    let saved_values: Vec<(Storage, Layout)> = saved[..split.saved].to_vec();
-    let saved_versions: Vec<u64> = saved_values.iter().map(|(s, _)| s.version()).collect();
-    let mut edges = Vec::new();
-    let mut inputs = Vec::new();
-    for (param, _) in &joint.input_grads {
-        let tensor = match &bindings[*param] {
-            Binding::Arg(_, t) | Binding::Captured(t) | Binding::Constant(t) => t.clone(),
-            _ => unreachable!("gradients flow to tensors"),
-        };
-        edges.push(edge_of(&tensor));
-        inputs.push((tensor.dims(), tensor.dtype()));
+/// A segment's compiled backward, shared by every call that runs the segment: the program,
+/// how many saved values it reads, and how gradients map to it.
+pub(crate) struct CompiledBackward {
+    program: Arc<SegmentProgram>,
+    /// The joint graph, for a recorded backward (`create_graph`).
+    joint: Graph,
+    /// (joint parameter, output slot, type) of each output gradient.
+    gradients: Vec<(usize, u32, ValueType)>,
+    /// The joint parameters (lifted inputs) that receive a gradient, in edge order.
+    pub(crate) input_grads: Vec<usize>,
+}
+
+impl CompiledBackward {
+    pub(crate) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.gradients.iter().map(|(_, slot, _)| *slot)
     }
-    let slots: Vec<(u32, ValueType)> =
-        joint.gradients.iter().map(|(_, value, slot)| (*slot, ValueType::of(value.dtype, &value.hint.shape))).collect();
-    // For a recorded backward (create_graph): the joint graph's inputs as tensors, so that
-    // replaying it with tensor ops connects the gradients to the inputs.
-    let joint_inputs: Vec<Option<Tensor>> = bindings
+
+    /// Gives a segment's node its edges (the lifted inputs that receive a gradient) and a
+    /// rule that runs the backward program on `saved` and the incoming gradients.
+    /// `inputs` are the joint graph's parameters as tensors (`None` for gradients).
+    pub(crate) fn wire(self: &Arc<Self>, node: &Node, saved: Vec<(Storage, Layout)>, inputs: Vec<Option<Tensor>>) {
+        let saved_versions: Vec<u64> = saved.iter().map(|(s, _)| s.version()).collect();
+        let mut edges = Vec::new();
+        let mut shapes = Vec::new();
+        for &param in &self.input_grads {
+            let tensor = inputs[param].as_ref().expect("gradients flow to tensors");
+            edges.push(edge_of(tensor));
+            shapes.push((tensor.dims(), tensor.dtype()));
+        }
+        let spec = self.clone();
+        let rule: SlotsBackwardFn = Box::new(move |grads: &[(u32, Tensor)]| {
+            for ((storage, layout), &version) in saved.iter().zip(&saved_versions) {
+                assert!(
+                    storage.version() == version,
+                    "backward of a compiled segment: a tensor it saved ({}{}) was modified by an in-place operation \
+                     after it was saved (its version is {}, expected {version}); clone it before modifying it in place",
+                    storage.dtype(),
+                    ignis_ir::shape::format_shape(&layout.shape),
+                    storage.version()
+                );
+            }
+            let grad_for = |slot: u32| grads.iter().find(|(s, _)| *s == slot).map(|(_, g)| g);
+            if crate::is_grad_enabled() {
+                // Recorded: the joint graph as differentiable tensor ops over the inputs.
+                let mut joint_inputs = inputs.clone();
+                for (param, slot, ty) in &spec.gradients {
+                    joint_inputs[*param] = Some(match grad_for(*slot) {
+                        Some(g) => g.clone(),
+                        None => Tensor::zeros(ignis_runtime::interpret::concrete_shape(ty), ty.dtype),
+                    });
+                }
+                return crate::ops::replay_as_ops(&spec.joint, &joint_inputs).into_iter().map(Some).collect();
+            }
+            let mut params = saved.clone();
+            for (_, slot, ty) in &spec.gradients {
+                params.push(match grad_for(*slot) {
+                    Some(g) => {
+                        let g = crate::no_grad(|| g.to_dtype(ty.dtype));
+                        let (s, l) = g.resolved();
+                        (s.clone(), l.clone())
+                    }
+                    None => zeros(ty),
+                });
+            }
+            let outputs = spec.program.run(&params);
+            outputs.into_iter().map(|(s, l)| Some(Tensor::from_parts(s, l))).collect()
+        });
+        node.wire(Wiring { edges, inputs: shapes }, rule);
+    }
+}
+
+/// The joint graph's parameters as tensors: what a recorded backward replays over, and what
+/// the compiled backward's edges point to.
+fn joint_inputs(bindings: &[Binding]) -> Vec<Option<Tensor>> {
+    bindings
         .iter()
         .map(|b| match b {
             Binding::Arg(_, t) | Binding::Captured(t) | Binding::Constant(t) => Some(t.clone()),
@@ -839,44 +918,7 @@ fn wire_backward(
             Binding::RngOffset { offset } => Some(Tensor::scalar(*offset as i64)),
             Binding::Gradient => None,
         })
-        .collect();
-    let gradient_params: Vec<usize> = joint.gradients.iter().map(|(p, _, _)| *p).collect();
-    let rule: SlotsBackwardFn = Box::new(move |grads: &[(u32, Tensor)]| {
-        for ((storage, layout), &version) in saved_values.iter().zip(&saved_versions) {
-            assert!(
-                storage.version() == version,
-                "backward of a compiled segment: a tensor it saved ({}{}) was modified by an in-place operation \
-                 after it was saved (its version is {}, expected {version}); clone it before modifying it in place",
-                storage.dtype(),
-                ignis_ir::shape::format_shape(&layout.shape),
-                storage.version()
-            );
-        }
-        if crate::is_grad_enabled() {
-            let mut inputs = joint_inputs.clone();
-            for ((slot, ty), &param) in slots.iter().zip(&gradient_params) {
-                inputs[param] = Some(match grads.iter().find(|(s, _)| s == slot) {
-                    Some((_, g)) => g.clone(),
-                    None => Tensor::zeros(ignis_runtime::interpret::concrete_shape(ty), ty.dtype),
-                });
-            }
-            return crate::ops::replay_as_ops(&joint_graph, &inputs).into_iter().map(Some).collect();
-        }
-        let mut params = saved_values.clone();
-        for (slot, ty) in &slots {
-            params.push(match grads.iter().find(|(s, _)| s == slot) {
-                Some((_, g)) => {
-                    let g = crate::no_grad(|| g.to_dtype(ty.dtype));
-                    let (s, l) = g.resolved();
-                    (s.clone(), l.clone())
-                }
-                None => zeros(ty),
-            });
-        }
-        let outputs = backward.run(&params);
-        outputs.into_iter().map(|(s, l)| Some(Tensor::from_parts(s, l))).collect()
-    });
-    node.wire(Wiring { edges, inputs }, rule);
+        .collect()
 }
 
 fn zeros(ty: &ValueType) -> (Storage, Layout) {

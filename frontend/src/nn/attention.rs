@@ -6,7 +6,6 @@ use super::linear::Linear;
 use super::module::{Entry, Module};
 use crate::tensor::Tensor;
 use ignis_ir::DType;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which key positions each query may attend to.
 #[derive(Clone, Default)]
@@ -45,7 +44,7 @@ pub struct MultiheadAttention {
     pub in_proj_weight: Tensor,
     pub in_proj_bias: Option<Tensor>,
     pub out_proj: Linear,
-    training: AtomicBool,
+    training: super::module::ModeFlag,
 }
 
 impl MultiheadAttention {
@@ -73,7 +72,7 @@ impl MultiheadAttention {
             in_proj_weight,
             in_proj_bias,
             out_proj,
-            training: AtomicBool::new(true),
+            training: super::module::ModeFlag::new(true),
         }
     }
 
@@ -121,7 +120,7 @@ impl MultiheadAttention {
         let mut scores = q.matmul(&k.transpose(-2, -1)).mul_scalar(1.0 / (head_dim as f64).sqrt());
         scores = apply_mask(scores, mask, b, self.heads, t, s);
         let weights = scores.softmax(-1);
-        let dropped = weights.dropout(self.dropout, self.training.load(Ordering::Relaxed));
+        let dropped = weights.dropout(self.dropout, self.training.get());
         let out = dropped.matmul(&v).permute(&[0, 2, 1, 3]).reshape([b, t, self.embed_dim]);
         (self.out_proj.forward(&out), weights)
     }
@@ -182,6 +181,6 @@ impl Module for MultiheadAttention {
     }
 
     fn set_training(&self, training: bool) {
-        self.training.store(training, Ordering::Relaxed);
+        self.training.set(training);
     }
 }

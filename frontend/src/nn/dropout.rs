@@ -3,21 +3,20 @@
 
 use super::module::{Entry, Module};
 use crate::tensor::Tensor;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct Dropout {
     pub p: f64,
-    training: AtomicBool,
+    training: super::module::ModeFlag,
 }
 
 impl Dropout {
     pub fn new(p: f64) -> Dropout {
         assert!((0.0..=1.0).contains(&p), "Dropout: p must be in [0, 1], got {p}");
-        Dropout { p, training: AtomicBool::new(true) }
+        Dropout { p, training: super::module::ModeFlag::new(true) }
     }
 
     pub fn is_training(&self) -> bool {
-        self.training.load(Ordering::Relaxed)
+        self.training.get()
     }
 }
 
@@ -27,6 +26,6 @@ impl Module for Dropout {
     }
     fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Entry<'a>)) {}
     fn set_training(&self, training: bool) {
-        self.training.store(training, Ordering::Relaxed);
+        self.training.set(training);
     }
 }

@@ -25,7 +25,6 @@ pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use linear::{Flatten, Identity, Linear};
 pub use loss::{BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss};
-pub(crate) use module::mode_epoch;
 pub use module::{Entry, Module, StateDict};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};

@@ -158,16 +158,40 @@ pub(crate) fn walk<M: Module + ?Sized>(module: &M, prefix: &str, f: &mut dyn FnM
     });
 }
 
-static MODE_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// A module's train/eval flag. Reading it inside a compiled function's trace makes the
+/// flag (and the value read) part of the function's guards, so `train()`/`eval()` on that
+/// module, and only that one, makes the function trace again.
+/// A module made inside the compiled function is rebuilt on every call, so its flag is a
+/// constant of the trace, not a guard.
+#[derive(Debug)]
+pub(crate) struct ModeFlag {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The trace the module was made in (0: none).
+    born_in: u64,
+}
 
-/// A number that changes whenever some module switches between training and evaluation:
-/// compiled functions trace modules in one mode, so their guards include it.
-pub(crate) fn mode_epoch() -> u64 {
-    MODE_EPOCH.load(std::sync::atomic::Ordering::Relaxed)
+impl ModeFlag {
+    pub(crate) fn new(training: bool) -> ModeFlag {
+        ModeFlag {
+            flag: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(training)),
+            born_in: crate::compile::trace::current_trace_id(),
+        }
+    }
+
+    pub(crate) fn get(&self) -> bool {
+        let value = self.flag.load(std::sync::atomic::Ordering::Relaxed);
+        if self.born_in != crate::compile::trace::current_trace_id() {
+            crate::compile::trace::note_mode_read(&self.flag, value);
+        }
+        value
+    }
+
+    pub(crate) fn set(&self, training: bool) {
+        self.flag.store(training, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn set_mode<M: Module + ?Sized>(module: &M, training: bool) {
-    MODE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     module.set_training(training);
     walk(module, "", &mut |_, entry| {
         if let Entry::Child(child) = entry {

@@ -5,7 +5,6 @@ use super::init;
 use super::module::{Entry, Module};
 use crate::tensor::Tensor;
 use ignis_ir::DType;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Layer normalisation over the trailing `normalized_shape` dims.
 pub struct LayerNorm {
@@ -154,7 +153,7 @@ pub struct BatchNorm {
     pub num_batches_tracked: Option<Tensor>,
     /// The input ranks this layer accepts: 2 or 3 for BatchNorm1d, 4 for BatchNorm2d.
     ranks: &'static [usize],
-    training: AtomicBool,
+    training: super::module::ModeFlag,
 }
 
 impl BatchNorm {
@@ -178,12 +177,12 @@ impl BatchNorm {
             running_var: track_running_stats.then(|| Tensor::ones([num_features], DType::F32)),
             num_batches_tracked: track_running_stats.then(|| Tensor::zeros([], DType::I64)),
             ranks,
-            training: AtomicBool::new(true),
+            training: super::module::ModeFlag::new(true),
         }
     }
 
     pub fn is_training(&self) -> bool {
-        self.training.load(Ordering::Relaxed)
+        self.training.get()
     }
 
     /// Folds a batch's statistics into the running buffers.
@@ -255,7 +254,7 @@ impl Module for BatchNorm {
     }
 
     fn set_training(&self, training: bool) {
-        self.training.store(training, Ordering::Relaxed);
+        self.training.set(training);
     }
 }
 
