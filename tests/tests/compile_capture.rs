@@ -490,3 +490,41 @@ fn a_user_defined_eager_op_breaks_the_graph_and_keeps_the_eager_result() {
     assert_eq!((report.graph_count(), report.break_count()), (2, 1), "{report}");
     assert!(report.breaks[0].location.as_deref().is_some_and(|l| l.contains("compile_capture.rs")), "{report}");
 }
+
+#[test]
+fn an_adam_step_with_a_scheduler_compiled_matches_eager() {
+    use ignis::optim::{Adam, AdamOptions, LrScheduler, Optimizer, StepLR};
+    use std::sync::Mutex;
+    let make = || {
+        let w = ramp(&[4, 3], 0.2).requires_grad_(true);
+        let mut adam = Adam::new(vec![w.clone()], AdamOptions::default().lr(0.1).weight_decay(0.01));
+        let scheduler = StepLR::new(&mut adam, 3, 0.5);
+        (w, adam, scheduler)
+    };
+    let step = |w: &Tensor, adam: &mut Adam, x: &Tensor| {
+        adam.zero_grad();
+        let loss = x.matmul(w).tanh().square().mean_all();
+        loss.backward();
+        adam.step();
+        loss.detach()
+    };
+    let x = ramp(&[5, 4], 1.0);
+    let (we, mut adam_e, mut sched_e) = make();
+    let (wc, adam_c, mut sched_c) = make();
+    let (w_in, adam_c) = (wc.clone(), Arc::new(Mutex::new(adam_c)));
+    let inner = adam_c.clone();
+    let compiled = compile(move |x: Tensor| step(&w_in, &mut inner.lock().unwrap(), &x));
+    for _ in 0..10 {
+        let eager = step(&we, &mut adam_e, &x);
+        sched_e.step(&mut adam_e);
+        let got = compiled.call(x.clone());
+        sched_c.step(&mut *adam_c.lock().unwrap());
+        assert_close(&got, &eager, 1e-5);
+    }
+    assert_close(&wc, &we, 1e-5);
+    // Learning rate and bias corrections are read anew each call (never replayed), but
+    // the program's structure stays the same: after the first steps nothing recompiles.
+    let stats = compiled.stats();
+    assert_eq!(stats.replays, 0, "{stats:?}");
+    assert!(stats.compiles <= 4, "{stats:?}");
+}

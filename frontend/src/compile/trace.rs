@@ -34,6 +34,28 @@ thread_local! {
     static HANDLES: RefCell<Vec<Weak<TensorImpl>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A host value the traced code depends on and that may change between calls (a learning
+/// rate a scheduler sets, Adam's bias correction at this step): a parameter of the graph
+/// rather than a constant, so the program's structure stays the same from call to call,
+/// and the trace is not replayed without running the function (the value is read anew).
+/// `None` outside a trace.
+pub(crate) fn host_scalar(value: f64, dtype: DType) -> Option<Tensor> {
+    if current_trace_id() == 0 {
+        return None;
+    }
+    with_state(|state| state.host_values = true);
+    // A host tensor made inside the call is bound by value, never hashed into the program.
+    Some(Tensor::scalar(value).to_dtype(dtype))
+}
+
+/// Notes that the traced code read host state that may change between calls, so its
+/// trace must not be replayed without running the function.
+pub(crate) fn note_host_state() {
+    if current_trace_id() != 0 {
+        with_state(|state| state.host_values = true);
+    }
+}
+
 /// Notes that the trace read a module's train/eval flag: the flag and the value read join
 /// the guards.
 pub(crate) fn note_mode_read(flag: &Arc<std::sync::atomic::AtomicBool>, value: bool) {
@@ -248,6 +270,8 @@ pub(crate) struct TraceState {
     executing: bool,
     /// The modules' train/eval flags read, with their values.
     modes: Vec<(Weak<std::sync::atomic::AtomicBool>, bool)>,
+    /// Whether the code read host values that may change between calls.
+    host_values: bool,
 }
 
 fn with_state<R>(f: impl FnOnce(&mut TraceState) -> R) -> Option<R> {
@@ -278,6 +302,7 @@ where
         finished: Vec::new(),
         executing: false,
         modes: Vec::new(),
+        host_values: false,
     };
     STATE.with(|s| *s.borrow_mut() = Some(state));
     HANDLES.with(|h| h.borrow_mut().clear());
@@ -402,7 +427,7 @@ pub(crate) fn record_write(target: &Tensor, value: &Tensor, location: &'static L
             if state.executing {
                 return Ok(false);
             }
-            if matches!(target.0.data, Data::Traced(_)) {
+            if target.pending_value().is_some() {
                 // Intermediates are values, not buffers: run the write eagerly on storage.
                 return Err(Some(BreakReason::InplaceIntermediate));
             }
@@ -794,6 +819,10 @@ impl TraceState {
     fn into_outcome(self, outputs: &[Tensor]) -> TraceOutcome {
         let mut outcome = TraceOutcome::new(self.finished, self.records, self.breaks, outputs, &self.args);
         outcome.modes = self.modes;
+        if self.host_values && outcome.replay.is_some() {
+            outcome.replay = None;
+            outcome.not_replayable = Some("it reads host values that may change between calls (an optimizer's)".into());
+        }
         outcome
     }
 }

@@ -2,7 +2,7 @@
 //! squared gradients so far, with an optionally decaying learning rate.
 
 use super::sgd::check_non_negative;
-use super::{GroupOptions, ParamState, StateReader, StateWriter, UpdateRule, decayed_grad};
+use super::{GroupOptions, ParamState, StateReader, StateWriter, UpdateRule, add_scaled_host_, decayed_grad};
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -129,13 +129,15 @@ impl UpdateRule for AdagradRule {
     type State = AdagradState;
 
     fn update(o: &AdagradOptions, param: &Tensor, grad: &Tensor, state: &mut Option<AdagradState>) {
-        let s =
-            state.get_or_insert_with(|| AdagradState { step: 0, sum: param.full_like(o.initial_accumulator_value) });
+        let s = state.get_or_insert_with(|| AdagradState {
+            step: 0,
+            sum: super::state_filled(param, o.initial_accumulator_value),
+        });
         s.step += 1;
         let grad = decayed_grad(param, grad, o.weight_decay, o.maximize);
         let lr = o.lr / (1.0 + (s.step - 1) as f64 * o.lr_decay);
         s.sum.add_(&grad.mul(&grad));
         let std = s.sum.sqrt().add_scalar(o.eps);
-        param.add_scaled_(&grad.div(&std), -lr);
+        add_scaled_host_(param, &grad.div(&std), -lr);
     }
 }

@@ -3,7 +3,7 @@
 
 use super::sgd::check_non_negative;
 use super::{GroupOptions, ParamState, StateReader, StateWriter, UpdateRule};
-use super::{decayed_grad, f32_elements, f32_elements_mut, fusable, lerp_};
+use super::{add_scaled_host_, decayed_grad, div_host, f32_elements, f32_elements_mut, fusable, lerp_, mul_host_};
 use crate::error::Result;
 use crate::tensor::Tensor;
 use ignis_runtime::cpu::optim::{AdamHyper, AdamMoments, adam_f32};
@@ -198,12 +198,12 @@ fn hyper(lr: f64, betas: (f64, f64), eps: f64, weight_decay: f64, decoupled: boo
 fn adam_update(mut h: AdamHyper, amsgrad: bool, param: &Tensor, grad: &Tensor, state: &mut Option<AdamState>) {
     let s = state.get_or_insert_with(|| AdamState {
         step: 0,
-        exp_avg: param.zeros_like(),
-        exp_avg_sq: param.zeros_like(),
+        exp_avg: super::state_filled(param, 0.0),
+        exp_avg_sq: super::state_filled(param, 0.0),
         max_exp_avg_sq: None,
     });
     if amsgrad && s.max_exp_avg_sq.is_none() {
-        s.max_exp_avg_sq = Some(param.zeros_like());
+        s.max_exp_avg_sq = Some(super::state_filled(param, 0.0));
     }
     s.step += 1;
     h.step = s.step;
@@ -231,7 +231,7 @@ fn adam_update(mut h: AdamHyper, amsgrad: bool, param: &Tensor, grad: &Tensor, s
     let bias_correction2_sqrt = (1.0 - h.beta2.powf(step)).sqrt();
     let grad = if h.decoupled_weight_decay {
         if h.weight_decay != 0.0 {
-            param.mul_scalar_(1.0 - h.lr * h.weight_decay);
+            mul_host_(param, 1.0 - h.lr * h.weight_decay);
         }
         decayed_grad(param, grad, 0.0, h.maximize)
     } else {
@@ -243,6 +243,6 @@ fn adam_update(mut h: AdamHyper, amsgrad: bool, param: &Tensor, grad: &Tensor, s
         Some(max) => max.copy_(&max.maximum(&s.exp_avg_sq)),
         None => &s.exp_avg_sq,
     };
-    let denom = second_moment.sqrt().div_scalar(bias_correction2_sqrt).add_scalar(h.eps);
-    param.add_scaled_(&s.exp_avg.div(&denom), -(h.lr / bias_correction1));
+    let denom = div_host(&second_moment.sqrt(), bias_correction2_sqrt).add_scalar(h.eps);
+    add_scaled_host_(param, &s.exp_avg.div(&denom), -(h.lr / bias_correction1));
 }

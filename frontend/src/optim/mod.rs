@@ -192,6 +192,9 @@ impl<R: UpdateRule> GenericOptimizer<R> {
 impl<R: UpdateRule> Optimizer for GenericOptimizer<R> {
     fn step(&mut self) {
         let _no_grad = crate::NoGradGuard::new();
+        // Learning rates and step counts live on the host: a compiled training step reads
+        // them anew on every call.
+        crate::compile::trace::note_host_state();
         for (group, states) in self.groups.iter().zip(&mut self.state) {
             for (param, state) in group.params.iter().zip(states) {
                 if let Some(grad) = param.grad() {
@@ -337,6 +340,31 @@ fn decayed_grad(param: &Tensor, grad: &Tensor, weight_decay: f64, maximize: bool
     if weight_decay != 0.0 { grad.add(&param.mul_scalar(weight_decay)) } else { grad }
 }
 
+/// `param += alpha * x`; traced, `alpha` is a host value of the program (see
+/// `compile::trace::host_scalar`), so a changing learning rate keeps one program.
+fn add_scaled_host_(param: &Tensor, x: &Tensor, alpha: f64) {
+    match crate::compile::trace::host_scalar(alpha, x.dtype()) {
+        Some(alpha) => param.add_(&x.mul(&alpha)),
+        None => param.add_scaled_(x, alpha),
+    };
+}
+
+/// `x / divisor`, the divisor a host value when traced.
+fn div_host(x: &Tensor, divisor: f64) -> Tensor {
+    match crate::compile::trace::host_scalar(divisor, x.dtype()) {
+        Some(d) => x.div(&d),
+        None => x.div_scalar(divisor),
+    }
+}
+
+/// `param *= factor` in place, the factor a host value when traced.
+fn mul_host_(param: &Tensor, factor: f64) {
+    match crate::compile::trace::host_scalar(factor, param.dtype()) {
+        Some(f) => param.mul_(&f),
+        None => param.mul_scalar_(factor),
+    };
+}
+
 /// `start += weight * (end - start)` in place, in PyTorch's two-sided form (exact at
 /// `weight = 1`).
 fn lerp_(start: &Tensor, end: &Tensor, weight: f64) {
@@ -345,6 +373,14 @@ fn lerp_(start: &Tensor, end: &Tensor, weight: f64) {
     } else {
         start.copy_(&end.sub(&end.sub(start).mul_scalar(1.0 - weight)));
     }
+}
+
+/// A state buffer for `param` filled with `value`: always a buffer, even inside a compiled
+/// function (a traced constant would be a value, and updating it in place a graph break).
+fn state_filled(param: &Tensor, value: f64) -> Tensor {
+    let t = uninit_like(param);
+    ignis_runtime::cpu::fill_view(t.kernel_view(), ignis_ir::Scalar::Float(value));
+    t
 }
 
 /// A state buffer for `param` that the caller fully writes before reading.

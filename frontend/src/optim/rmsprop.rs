@@ -2,7 +2,7 @@
 //! optionally centered (by the running mean) and with momentum.
 
 use super::sgd::check_non_negative;
-use super::{GroupOptions, ParamState, StateReader, StateWriter, UpdateRule, decayed_grad, lerp_};
+use super::{GroupOptions, ParamState, StateReader, StateWriter, UpdateRule, add_scaled_host_, decayed_grad, lerp_};
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -160,7 +160,7 @@ impl UpdateRule for RmsPropRule {
     fn update(o: &RmsPropOptions, param: &Tensor, grad: &Tensor, state: &mut Option<RmsPropState>) {
         let s = state.get_or_insert_with(|| RmsPropState {
             step: 0,
-            square_avg: param.zeros_like(),
+            square_avg: super::state_filled(param, 0.0),
             momentum_buffer: None,
             grad_avg: None,
         });
@@ -168,7 +168,7 @@ impl UpdateRule for RmsPropRule {
         let grad = decayed_grad(param, grad, o.weight_decay, o.maximize);
         s.square_avg.mul_scalar_(o.alpha).add_scaled_(&grad.mul(&grad), 1.0 - o.alpha);
         let avg = if o.centered {
-            let grad_avg = s.grad_avg.get_or_insert_with(|| param.zeros_like());
+            let grad_avg = s.grad_avg.get_or_insert_with(|| super::state_filled(param, 0.0));
             lerp_(grad_avg, &grad, 1.0 - o.alpha);
             s.square_avg.sub(&grad_avg.mul(grad_avg)).sqrt()
         } else {
@@ -176,11 +176,11 @@ impl UpdateRule for RmsPropRule {
         };
         let avg = avg.add_scalar(o.eps);
         if o.momentum > 0.0 {
-            let buffer = s.momentum_buffer.get_or_insert_with(|| param.zeros_like());
+            let buffer = s.momentum_buffer.get_or_insert_with(|| super::state_filled(param, 0.0));
             buffer.mul_scalar_(o.momentum).add_(&grad.div(&avg));
-            param.add_scaled_(buffer, -o.lr);
+            add_scaled_host_(param, buffer, -o.lr);
         } else {
-            param.add_scaled_(&grad.div(&avg), -o.lr);
+            add_scaled_host_(param, &grad.div(&avg), -o.lr);
         }
     }
 }

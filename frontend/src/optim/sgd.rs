@@ -2,7 +2,7 @@
 //! decay (`torch.optim.SGD`).
 
 use super::{GroupOptions, ParamState, StateReader, StateWriter, UpdateRule};
-use super::{decayed_grad, f32_elements, f32_elements_mut, fusable, uninit_like};
+use super::{add_scaled_host_, decayed_grad, f32_elements, f32_elements_mut, fusable, uninit_like};
 use crate::error::Result;
 use crate::tensor::Tensor;
 use ignis_runtime::cpu::optim::{MomentumBuffer, SgdHyper, sgd_f32};
@@ -176,6 +176,6 @@ impl UpdateRule for SgdRule {
             };
             direction = if o.nesterov { direction.add(&buffer.mul_scalar(o.momentum)) } else { buffer.clone() };
         }
-        param.add_scaled_(&direction, -o.lr);
+        add_scaled_host_(param, &direction, -o.lr);
     }
 }
