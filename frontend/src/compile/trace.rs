@@ -266,7 +266,7 @@ pub(crate) struct TraceState {
     records: Vec<SegmentRecord>,
     breaks: Vec<BreakRecord>,
     finished: Vec<FinishedSegment>,
-    /// The pending break (reason and place) that the next segment end reports.
+    /// True while a segment's program runs: the kernels it calls must not be traced.
     executing: bool,
     /// The modules' train/eval flags read, with their values.
     modes: Vec<(Weak<std::sync::atomic::AtomicBool>, bool)>,
