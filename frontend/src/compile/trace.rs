@@ -335,26 +335,15 @@ struct EndFirst;
 ///
 /// `declared` is the result type of ops whose type does not follow from their inputs.
 pub(crate) fn record_op(op: &Op, inputs: &[&Tensor], declared: Option<ValueType>) -> Option<Tensor> {
-    if current_trace_id() == 0 {
-        return None;
-    }
-    loop {
-        let attempt = with_state(|state| {
-            if state.executing {
-                return None;
-            }
-            Some(state.push(op.clone(), inputs, declared.clone()))
-        })
-        .flatten()?;
-        match attempt {
-            Ok(t) => return Some(t),
-            Err(EndFirst) => flush(BreakReason::Materialize, None),
-        }
-    }
+    record(op, inputs, declared, 0)
 }
 
 /// Records result number `result` of a multi-result op (max pooling's values and indices).
 pub(crate) fn record_op_result(op: &Op, inputs: &[&Tensor], result: usize) -> Option<Tensor> {
+    record(op, inputs, None, result)
+}
+
+fn record(op: &Op, inputs: &[&Tensor], declared: Option<ValueType>, result: usize) -> Option<Tensor> {
     if current_trace_id() == 0 {
         return None;
     }
@@ -363,7 +352,7 @@ pub(crate) fn record_op_result(op: &Op, inputs: &[&Tensor], result: usize) -> Op
             if state.executing {
                 return None;
             }
-            Some(state.push_result(op.clone(), inputs, result))
+            Some(state.push(op.clone(), inputs, declared.clone(), result))
         })
         .flatten()?;
         match attempt {
@@ -560,24 +549,22 @@ fn trace_backward(roots: Vec<(Arc<TracedValue>, Arc<Node>)>) -> Option<Joint> {
 }
 
 impl TraceState {
-    fn push(&mut self, op: Op, inputs: &[&Tensor], declared: Option<ValueType>) -> Result<Tensor, EndFirst> {
+    fn push(
+        &mut self,
+        op: Op,
+        inputs: &[&Tensor],
+        declared: Option<ValueType>,
+        result: usize,
+    ) -> Result<Tensor, EndFirst> {
         let values: Vec<Value> = inputs.iter().map(|t| self.value_of(t)).collect::<Result<_, _>>()?;
         let ty = match declared {
             Some(ty) => ty,
             None => {
                 let types: Vec<&ValueType> =
                     values.iter().map(|&v| self.segment.graph.value_type(v).expect("a value of this graph")).collect();
-                ignis_ir::infer::infer(&op, &types).unwrap_or_else(|e| panic!("{e}"))
+                ignis_ir::infer::infer_result(&op, &types, result).unwrap_or_else(|e| panic!("{e}"))
             }
         };
-        Ok(self.push_node(op, values, ty))
-    }
-
-    fn push_result(&mut self, op: Op, inputs: &[&Tensor], result: usize) -> Result<Tensor, EndFirst> {
-        let values: Vec<Value> = inputs.iter().map(|t| self.value_of(t)).collect::<Result<_, _>>()?;
-        let types: Vec<&ValueType> =
-            values.iter().map(|&v| self.segment.graph.value_type(v).expect("a value of this graph")).collect();
-        let ty = ignis_ir::infer::infer_result(&op, &types, result).unwrap_or_else(|e| panic!("{e}"));
         Ok(self.push_node_result(op, values, ty, result))
     }
 
