@@ -3,8 +3,9 @@
 //! Dtypes, shapes with constant or symbolic dims and the shape rules of every op, the one
 //! `Op` enum, and the graph IR: typed ids and nodes (`graph`), shape and dtype inference
 //! (`infer`), a checked builder, the verifier, the text form (`text`, `parse`), DOT output
-//! and petgraph-based graph algorithms (`algo`). This crate knows nothing of storage,
-//! kernels or devices: it describes computations, it never runs them.
+//! and petgraph-based graph algorithms (`algo`), and the kernel IR every code generator reads
+//! (`kernel`). This crate knows nothing of storage or devices: it describes computations,
+//! it never runs them.
 
 pub mod algo;
 pub mod attrs;
@@ -13,6 +14,7 @@ pub mod dot;
 pub mod dtype;
 pub mod graph;
 pub mod infer;
+pub mod kernel;
 mod lex;
 pub mod op;
 pub mod parse;

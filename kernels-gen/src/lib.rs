@@ -1,5 +1,7 @@
-//! ignis-kernels-gen: turns kernel IR into machine code.
+//! ignis-kernels-gen: turns kernel IR (`ignis_ir::kernel::Kernel`) into machine code.
 //!
-//! Cranelift for the CPU and MLIR-generated PTX / AMDGPU code for GPUs arrive with the
-//! compiler; until then this crate holds no code generator and claims none. It must never
-//! know about graphs, autograd or the user-facing `Tensor`.
+//! `cpu` compiles a kernel to a native function with Cranelift: SIMD inner loops,
+//! vectorized math functions, a cache of generated code. GPU code generation (MLIR) will
+//! live beside it. This crate never knows about graphs, autograd or the user-facing `Tensor`.
+
+pub mod cpu;

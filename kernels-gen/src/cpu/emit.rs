@@ -1,0 +1,475 @@
+//! Kernel IR to a Cranelift function.
+//!
+//! Layout of the generated code: load the buffer pointers; loop over the outer points of
+//! `[begin, end)` (decomposed into coordinates by constant divisions); for each point run
+//! the stages in order. A stage computes its loop-invariant expressions once, then runs its
+//! inner loops; the innermost one processes two `f32x4` vectors per iteration when every
+//! access that moves with it is contiguous `f32` (or fixed), followed by a scalar tail.
+//! Reductions keep two vector accumulators and fold them with the tail's scalar one.
+
+use super::jit::CodegenError;
+use super::loops::counted;
+use super::ops::{self, Lanes};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::isa::TargetFrontendConfig;
+use cranelift_codegen::ir::{Function, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use ignis_ir::DType;
+use ignis_ir::kernel::{Combine, Expr, ExprId, Index, Kernel, Stage, StageKind};
+use std::collections::HashMap;
+
+/// Elements the vector loop handles per iteration (two `f32x4`).
+const UNROLL: i64 = 8;
+
+pub(crate) fn define(
+    kernel: &Kernel,
+    func: &mut Function,
+    pointer: Type,
+    target: TargetFrontendConfig,
+) -> Result<(), CodegenError> {
+    check(kernel)?;
+    let mut context = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(func, &mut context);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (table, begin, end) = (params[0], params[1], params[2]);
+    let buffers = (0..kernel.buffers.len())
+        .map(|i| b.ins().load(pointer, MemFlagsData::trusted(), table, (i * 8) as i32))
+        .collect();
+    let mut emitter = Emitter { kernel, buffers, stage_results: vec![None; kernel.stages.len()] };
+    counted(&mut b, begin, end, 1, &[], |b, point, _| {
+        let coords = emitter.coordinates(b, point);
+        for (i, stage) in kernel.stages.iter().enumerate() {
+            emitter.stage(b, i, stage, &coords);
+        }
+        vec![]
+    });
+    b.ins().return_(&[]);
+    b.finalize(target);
+    Ok(())
+}
+
+fn check(kernel: &Kernel) -> Result<(), CodegenError> {
+    for (i, buffer) in kernel.buffers.iter().enumerate() {
+        if !matches!(buffer.dtype, DType::F32 | DType::BF16 | DType::Bool) {
+            return Err(CodegenError::Unsupported {
+                kernel: kernel.name.clone(),
+                message: format!("buffer b{i} has dtype {}; kernels read and write f32, bf16 and bool", buffer.dtype),
+            });
+        }
+    }
+    for (i, e) in kernel.exprs.iter().enumerate() {
+        let ok = match e {
+            Expr::Unary(op, _) => ops::supports_unary(op),
+            Expr::Binary(op, _, _) => ops::supports_binary(op),
+            _ => true,
+        };
+        if !ok {
+            return Err(CodegenError::Unsupported { kernel: kernel.name.clone(), message: format!("e{i} = {e:?}") });
+        }
+    }
+    Ok(())
+}
+
+fn element_size(dtype: DType) -> i64 {
+    dtype.size() as i64
+}
+
+/// Where the innermost loop currently is, for address computation.
+struct Point<'p> {
+    lanes: Lanes,
+    /// The innermost loop's counter (none in stages without inner loops).
+    innermost: Option<Value>,
+    /// Per access (buffer, index), its element offset at the current point of every loop
+    /// but the innermost.
+    bases: &'p HashMap<(usize, Index), Value>,
+}
+
+struct Emitter<'k> {
+    kernel: &'k Kernel,
+    buffers: Vec<Value>,
+    stage_results: Vec<Option<Value>>,
+}
+
+impl Emitter<'_> {
+    /// The outer coordinates of a flattened outer point, outermost first.
+    fn coordinates(&self, b: &mut FunctionBuilder, point: Value) -> Vec<Value> {
+        let dims = &self.kernel.outer;
+        let mut coords = vec![point; dims.len()];
+        let mut rest = point;
+        for d in (0..dims.len()).rev() {
+            if d == 0 {
+                coords[d] = rest;
+            } else {
+                let size = dims[d].max(1) as i64;
+                coords[d] = b.ins().urem_imm_u(rest, size);
+                rest = b.ins().udiv_imm_u(rest, size);
+            }
+        }
+        coords
+    }
+
+    fn stage(&mut self, b: &mut FunctionBuilder, index: usize, stage: &Stage, outer: &[Value]) {
+        let roots: Vec<ExprId> = match &stage.kind {
+            StageKind::Reduce { value, .. } => vec![*value],
+            StageKind::Store(stores) => stores.iter().map(|s| s.value).collect(),
+        };
+        let accesses = self.accesses(stage, &roots);
+        let empty = stage.inner.contains(&0);
+        // Values that do not move with the inner loops: once per outer point.
+        let mut invariant = HashMap::new();
+        let outer_bases = self.bases_at(b, &accesses, outer, &[]);
+        let point = Point { lanes: Lanes::One, innermost: None, bases: &outer_bases };
+        if !empty {
+            for id in self.reachable(&roots) {
+                if !self.kernel.varies_inside(id) {
+                    let v = self.expr(b, id, &point, &mut invariant, &HashMap::new());
+                    invariant.insert(id, v);
+                }
+            }
+        }
+        match &stage.kind {
+            StageKind::Reduce { combine, value } => {
+                let identity = b.ins().f32const(combine.identity());
+                let result = if empty {
+                    identity
+                } else if stage.inner.is_empty() {
+                    let v = self.expr(b, *value, &point, &mut HashMap::new(), &invariant);
+                    combine_values(b, *combine, identity, v)
+                } else {
+                    let vectorize = self.vectorizable(stage, &roots);
+                    self.nest(b, stage, outer, &accesses, &invariant, vectorize, 0, &mut Vec::new(), identity)
+                };
+                self.stage_results[index] = Some(result);
+            }
+            StageKind::Store(_) => {
+                if empty {
+                    return;
+                }
+                if stage.inner.is_empty() {
+                    self.stores(b, stage, &point, &mut HashMap::new(), &invariant);
+                } else {
+                    let vectorize = self.vectorizable(stage, &roots);
+                    let zero = b.ins().f32const(0.0);
+                    self.nest(b, stage, outer, &accesses, &invariant, vectorize, 0, &mut Vec::new(), zero);
+                }
+            }
+        }
+    }
+
+    /// Runs inner loop `level` (and the ones inside it); returns the stage's accumulator.
+    #[allow(clippy::too_many_arguments)]
+    fn nest(
+        &mut self,
+        b: &mut FunctionBuilder,
+        stage: &Stage,
+        outer: &[Value],
+        accesses: &[(usize, Index)],
+        invariant: &HashMap<ExprId, Value>,
+        vectorize: bool,
+        level: usize,
+        coords: &mut Vec<Value>,
+        acc: Value,
+    ) -> Value {
+        let zero = b.ins().iconst(types::I64, 0);
+        let extent = b.ins().iconst(types::I64, stage.inner[level] as i64);
+        if level + 1 < stage.inner.len() {
+            let (_, out) = counted(b, zero, extent, 1, &[acc], |b, iv, carried| {
+                coords.push(iv);
+                let acc = self.nest(b, stage, outer, accesses, invariant, vectorize, level + 1, coords, carried[0]);
+                coords.pop();
+                vec![acc]
+            });
+            return out[0];
+        }
+        let bases = self.bases_at(b, accesses, outer, coords);
+        let reduce = match &stage.kind {
+            StageKind::Reduce { combine, value } => Some((*combine, *value)),
+            StageKind::Store(_) => None,
+        };
+        let mut start = zero;
+        let mut acc = acc;
+        if vectorize {
+            let init: Vec<Value> = match reduce {
+                Some((combine, _)) => {
+                    let v = Lanes::Four.f32(b, combine.identity());
+                    vec![v, v]
+                }
+                None => vec![],
+            };
+            let (next, vaccs) = counted(b, zero, extent, UNROLL, &init, |b, iv, carried| {
+                let mut updated = Vec::new();
+                for half in 0..2 {
+                    let at = b.ins().iadd_imm_s(iv, half * 4);
+                    let point = Point { lanes: Lanes::Four, innermost: Some(at), bases: &bases };
+                    let mut memo = HashMap::new();
+                    match reduce {
+                        Some((combine, value)) => {
+                            let v = self.expr(b, value, &point, &mut memo, invariant);
+                            updated.push(combine_values(b, combine, carried[half as usize], v));
+                        }
+                        None => self.stores(b, stage, &point, &mut memo, invariant),
+                    }
+                }
+                updated
+            });
+            start = next;
+            if let Some((combine, _)) = reduce {
+                let both = combine_values(b, combine, vaccs[0], vaccs[1]);
+                for lane in 0..4u8 {
+                    let x = b.ins().extractlane(both, lane);
+                    acc = combine_values(b, combine, acc, x);
+                }
+            }
+        }
+        let carried: Vec<Value> = if reduce.is_some() { vec![acc] } else { vec![] };
+        let (_, out) = counted(b, start, extent, 1, &carried, |b, iv, carried| {
+            let point = Point { lanes: Lanes::One, innermost: Some(iv), bases: &bases };
+            let mut memo = HashMap::new();
+            match reduce {
+                Some((combine, value)) => {
+                    let v = self.expr(b, value, &point, &mut memo, invariant);
+                    vec![combine_values(b, combine, carried[0], v)]
+                }
+                None => {
+                    self.stores(b, stage, &point, &mut memo, invariant);
+                    vec![]
+                }
+            }
+        });
+        if reduce.is_some() { out[0] } else { acc }
+    }
+
+    fn stores(
+        &mut self,
+        b: &mut FunctionBuilder,
+        stage: &Stage,
+        point: &Point,
+        memo: &mut HashMap<ExprId, Value>,
+        invariant: &HashMap<ExprId, Value>,
+    ) {
+        let StageKind::Store(stores) = &stage.kind else { unreachable!() };
+        for store in stores {
+            let value = self.expr(b, store.value, point, memo, invariant);
+            let dtype = self.kernel.buffers[store.buffer].dtype;
+            let address = self.address(b, store.buffer, &store.index, point);
+            let flags = MemFlagsData::trusted();
+            match dtype {
+                DType::F32 => {
+                    b.ins().store(flags, value, address, 0);
+                }
+                DType::Bool => {
+                    b.ins().store(flags, value, address, 0);
+                }
+                DType::BF16 => {
+                    let bits = round_to_bf16(b, value);
+                    b.ins().istore16(flags, bits, address, 0);
+                }
+                other => unreachable!("store of {other}"),
+            }
+        }
+    }
+
+    fn address(&self, b: &mut FunctionBuilder, buffer: usize, index: &Index, point: &Point) -> Value {
+        let size = element_size(self.kernel.buffers[buffer].dtype);
+        let base = point.bases[&(buffer, index.clone())];
+        let elements = match point.innermost {
+            Some(iv) if index.innermost() != 0 => {
+                let step = b.ins().imul_imm_s(iv, index.innermost());
+                b.ins().iadd(base, step)
+            }
+            _ => base,
+        };
+        let bytes = b.ins().imul_imm_s(elements, size);
+        b.ins().iadd(self.buffers[buffer], bytes)
+    }
+
+    /// The element offsets of every access at the given outer point and outer inner
+    /// coordinates (all inner loops but the innermost).
+    fn bases_at(
+        &self,
+        b: &mut FunctionBuilder,
+        accesses: &[(usize, Index)],
+        outer: &[Value],
+        inner: &[Value],
+    ) -> HashMap<(usize, Index), Value> {
+        let mut bases = HashMap::new();
+        for (buffer, index) in accesses {
+            let mut sum = b.ins().iconst(types::I64, index.offset);
+            for (coord, &stride) in outer.iter().zip(&index.outer) {
+                if stride != 0 {
+                    let term = b.ins().imul_imm_s(*coord, stride);
+                    sum = b.ins().iadd(sum, term);
+                }
+            }
+            for (coord, &stride) in inner.iter().zip(&index.inner) {
+                if stride != 0 {
+                    let term = b.ins().imul_imm_s(*coord, stride);
+                    sum = b.ins().iadd(sum, term);
+                }
+            }
+            bases.insert((*buffer, index.clone()), sum);
+        }
+        bases
+    }
+
+    fn reachable(&self, roots: &[ExprId]) -> Vec<ExprId> {
+        let mut seen = vec![false; self.kernel.exprs.len()];
+        let mut order = Vec::new();
+        fn visit(k: &Kernel, id: ExprId, seen: &mut [bool], order: &mut Vec<ExprId>) {
+            if seen[id.index()] {
+                return;
+            }
+            seen[id.index()] = true;
+            for o in k.expr(id).operands() {
+                visit(k, o, seen, order);
+            }
+            order.push(id);
+        }
+        for &r in roots {
+            visit(self.kernel, r, &mut seen, &mut order);
+        }
+        order
+    }
+
+    /// Every (buffer, index) the stage reads or writes.
+    fn accesses(&self, stage: &Stage, roots: &[ExprId]) -> Vec<(usize, Index)> {
+        let mut out: Vec<(usize, Index)> = Vec::new();
+        for id in self.reachable(roots) {
+            if let Expr::Load { buffer, index } = self.kernel.expr(id) {
+                out.push((*buffer, index.clone()));
+            }
+        }
+        if let StageKind::Store(stores) = &stage.kind {
+            out.extend(stores.iter().map(|s| (s.buffer, s.index.clone())));
+        }
+        out.sort_by_key(|(b, i)| (*b, i.offset, i.outer.clone(), i.inner.clone()));
+        out.dedup();
+        out
+    }
+
+    /// Whether the innermost loop can run on `f32x4`: every access that moves with it is a
+    /// contiguous f32 one.
+    fn vectorizable(&self, stage: &Stage, roots: &[ExprId]) -> bool {
+        let contiguous_f32 = |buffer: usize, index: &Index| {
+            index.innermost() == 0 || (index.innermost() == 1 && self.kernel.buffers[buffer].dtype == DType::F32)
+        };
+        let loads_ok = self.reachable(roots).into_iter().all(|id| match self.kernel.expr(id) {
+            Expr::Load { buffer, index } => contiguous_f32(*buffer, index),
+            _ => true,
+        });
+        let stores_ok = match &stage.kind {
+            StageKind::Store(stores) => stores
+                .iter()
+                .all(|s| s.index.innermost() == 1 && self.kernel.buffers[s.buffer].dtype == DType::F32),
+            StageKind::Reduce { .. } => true,
+        };
+        loads_ok && stores_ok && *stage.inner.last().unwrap_or(&0) >= UNROLL as usize
+    }
+
+    fn expr(
+        &mut self,
+        b: &mut FunctionBuilder,
+        id: ExprId,
+        point: &Point,
+        memo: &mut HashMap<ExprId, Value>,
+        invariant: &HashMap<ExprId, Value>,
+    ) -> Value {
+        if let Some(&v) = memo.get(&id) {
+            return v;
+        }
+        if let Some(&v) = invariant.get(&id) {
+            let wide = point.lanes.widen(b, v);
+            memo.insert(id, wide);
+            return wide;
+        }
+        let lanes = point.lanes;
+        let v = match self.kernel.expr(id).clone() {
+            Expr::Load { buffer, index } => self.load(b, buffer, &index, point),
+            Expr::Const(c) => lanes.f32(b, c),
+            Expr::Flag(f) => lanes.flag(b, f),
+            Expr::Unary(op, a) => {
+                let a = self.expr(b, a, point, memo, invariant);
+                ops::unary(b, lanes, &op, a)
+            }
+            Expr::Binary(op, x, y) => {
+                let x = self.expr(b, x, point, memo, invariant);
+                let y = self.expr(b, y, point, memo, invariant);
+                ops::binary(b, lanes, &op, x, y)
+            }
+            Expr::Fma(x, y, z) => {
+                let x = self.expr(b, x, point, memo, invariant);
+                let y = self.expr(b, y, point, memo, invariant);
+                let z = self.expr(b, z, point, memo, invariant);
+                b.ins().fma(x, y, z)
+            }
+            Expr::Select(c, x, y) => {
+                let c = self.expr(b, c, point, memo, invariant);
+                let x = self.expr(b, x, point, memo, invariant);
+                let y = self.expr(b, y, point, memo, invariant);
+                ops::select(b, lanes, c, x, y)
+            }
+            Expr::BoolToFloat(c) => {
+                let c = self.expr(b, c, point, memo, invariant);
+                ops::bool_to_float(b, lanes, c)
+            }
+            Expr::Stage(s) => {
+                let v = self.stage_results[s].expect("a stage reads only earlier stages");
+                lanes.widen(b, v)
+            }
+        };
+        memo.insert(id, v);
+        v
+    }
+
+    fn load(&mut self, b: &mut FunctionBuilder, buffer: usize, index: &Index, point: &Point) -> Value {
+        let dtype = self.kernel.buffers[buffer].dtype;
+        let address = self.address(b, buffer, index, point);
+        let flags = MemFlagsData::trusted();
+        let moves = point.innermost.is_some() && index.innermost() != 0;
+        if point.lanes == Lanes::Four && moves {
+            debug_assert_eq!(dtype, DType::F32, "vector loads are f32");
+            return b.ins().load(types::F32X4, flags, address, 0);
+        }
+        let scalar = match dtype {
+            DType::F32 => b.ins().load(types::F32, flags, address, 0),
+            DType::BF16 => {
+                let bits = b.ins().uload16(types::I32, flags, address, 0);
+                let wide = b.ins().ishl_imm_u(bits, 16);
+                b.ins().bitcast(types::F32, MemFlagsData::new(), wide)
+            }
+            DType::Bool => {
+                let byte = b.ins().uload8(types::I32, flags, address, 0);
+                b.ins().icmp_imm_s(IntCC::NotEqual, byte, 0)
+            }
+            other => unreachable!("load of {other}"),
+        };
+        point.lanes.widen(b, scalar)
+    }
+}
+
+fn combine_values(b: &mut FunctionBuilder, combine: Combine, acc: Value, v: Value) -> Value {
+    match combine {
+        Combine::Sum => b.ins().fadd(acc, v),
+        Combine::Prod => b.ins().fmul(acc, v),
+        Combine::Max => b.ins().fmax(acc, v),
+        Combine::Min => b.ins().fmin(acc, v),
+    }
+}
+
+/// f32 to bf16 bits with round-to-nearest-even; NaN stays a (quiet) NaN.
+fn round_to_bf16(b: &mut FunctionBuilder, v: Value) -> Value {
+    let bits = b.ins().bitcast(types::I32, MemFlagsData::new(), v);
+    let lsb = b.ins().ushr_imm_u(bits, 16);
+    let lsb = b.ins().band_imm_u(lsb, 1);
+    let bias = b.ins().iadd_imm_u(lsb, 0x7FFF);
+    let rounded = b.ins().iadd(bits, bias);
+    let rounded = b.ins().ushr_imm_u(rounded, 16);
+    let nan = b.ins().fcmp(FloatCC::Unordered, v, v);
+    let quiet = b.ins().ushr_imm_u(bits, 16);
+    let quiet = b.ins().bor_imm_u(quiet, 0x40);
+    b.ins().select(nan, quiet, rounded)
+}

@@ -1,0 +1,16 @@
+//! Native CPU code for kernels, through Cranelift.
+
+mod emit;
+mod jit;
+mod loops;
+pub mod math;
+mod ops;
+#[cfg(test)]
+mod tests;
+
+pub use jit::{CodegenError, CompiledKernel, compile_kernel};
+pub use ops::{supports_binary, supports_unary};
+
+/// The native entry point of a kernel: runs the flattened outer points `[begin, end)` on the
+/// buffers whose base pointers `buffers` lists in parameter order.
+pub type KernelFn = unsafe extern "C" fn(buffers: *const *mut u8, begin: i64, end: i64);

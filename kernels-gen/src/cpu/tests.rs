@@ -1,0 +1,141 @@
+//! Generated kernels against plain Rust on the same data.
+
+use super::compile_kernel;
+use ignis_ir::kernel::{Access, Combine, Expr, Index, Kernel, Stage, StageKind, Store};
+use ignis_ir::{BinaryOp, DType, UnaryOp};
+
+fn run(kernel: &Kernel, buffers: &mut [&mut [u8]]) {
+    let code = compile_kernel(kernel).unwrap_or_else(|e| panic!("{e}"));
+    let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).
+    unsafe { (code.entry)(table.as_ptr(), 0, kernel.outer_points() as i64) };
+}
+
+fn bytes(v: &mut [f32]) -> &mut [u8] {
+    // SAFETY: f32 has no invalid bit patterns and u8 no alignment.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, v.len() * 4) }
+}
+
+fn data(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s % 20000) as f32 / 10000.0 - 1.0
+        })
+        .collect()
+}
+
+fn softmax_kernel(rows: usize, cols: usize) -> Kernel {
+    let mut k = Kernel::new("softmax", vec![rows]);
+    let x = k.add_buffer(DType::F32, Access::Read);
+    let y = k.add_buffer(DType::F32, Access::Write);
+    let row = Index { offset: 0, outer: vec![cols as i64], inner: vec![1] };
+    let load = k.push(Expr::Load { buffer: x, index: row.clone() });
+    let max = k.push(Expr::Stage(0));
+    let shifted = k.push(Expr::Binary(BinaryOp::Sub, load, max));
+    let exp = k.push(Expr::Unary(UnaryOp::Exp, shifted));
+    let sum = k.push(Expr::Stage(1));
+    let out = k.push(Expr::Binary(BinaryOp::Div, exp, sum));
+    k.stages.push(Stage { inner: vec![cols], kind: StageKind::Reduce { combine: Combine::Max, value: load } });
+    k.stages.push(Stage { inner: vec![cols], kind: StageKind::Reduce { combine: Combine::Sum, value: exp } });
+    k.stages.push(Stage { inner: vec![cols], kind: StageKind::Store(vec![Store { buffer: y, index: row, value: out }]) });
+    k
+}
+
+#[test]
+fn softmax_rows_match_plain_rust_for_vector_and_tail_widths() {
+    for cols in [1, 3, 8, 13, 64, 67] {
+        let rows = 5;
+        let mut x = data(rows * cols, cols as u32);
+        let mut y = vec![0.0f32; rows * cols];
+        run(&softmax_kernel(rows, cols), &mut [bytes(&mut x), bytes(&mut y)]);
+        for r in 0..rows {
+            let row = &x[r * cols..(r + 1) * cols];
+            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let s: f32 = row.iter().map(|v| (v - m).exp()).sum();
+            for c in 0..cols {
+                let want = (row[c] - m).exp() / s;
+                let got = y[r * cols + c];
+                assert!((got - want).abs() <= 1e-6, "cols {cols} [{r},{c}]: {got} vs {want}");
+            }
+        }
+    }
+}
+
+/// `out[i, j] = relu(a[j, i] * b[j] + 1)` over a 2-d outer space with a transposed and a
+/// broadcast operand: strided loads, stride-0 loads, fma, selects.
+#[test]
+fn transposed_and_broadcast_operands_in_a_two_dim_space() {
+    let (n, m) = (6, 11);
+    let mut k = Kernel::new("elementwise", vec![n]);
+    let a = k.add_buffer(DType::F32, Access::Read);
+    let bb = k.add_buffer(DType::F32, Access::Read);
+    let out = k.add_buffer(DType::F32, Access::Write);
+    let la = k.push(Expr::Load { buffer: a, index: Index { offset: 0, outer: vec![1], inner: vec![n as i64] } });
+    let lb = k.push(Expr::Load { buffer: bb, index: Index { offset: 0, outer: vec![0], inner: vec![1] } });
+    let one = k.push(Expr::Const(1.0));
+    let f = k.push(Expr::Fma(la, lb, one));
+    let r = k.push(Expr::Unary(UnaryOp::Relu, f));
+    let store = Store { buffer: out, index: Index { offset: 0, outer: vec![m as i64], inner: vec![1] }, value: r };
+    k.stages.push(Stage { inner: vec![m], kind: StageKind::Store(vec![store]) });
+    let mut av = data(n * m, 1);
+    let mut bv = data(m, 2);
+    let mut ov = vec![0.0f32; n * m];
+    run(&k, &mut [bytes(&mut av), bytes(&mut bv), bytes(&mut ov)]);
+    for i in 0..n {
+        for j in 0..m {
+            let want = (av[j * n + i].mul_add(bv[j], 1.0)).max(0.0);
+            assert_eq!(ov[i * m + j], want, "[{i},{j}]");
+        }
+    }
+}
+
+#[test]
+fn contiguous_store_stage_vectorizes_with_masks_and_bf16_round_trips() {
+    let n = 37;
+    let mut k = Kernel::new("masked", vec![1]);
+    let x = k.add_buffer(DType::F32, Access::Read);
+    let y = k.add_buffer(DType::F32, Access::Write);
+    let h = k.add_buffer(DType::BF16, Access::Write);
+    let mask = k.add_buffer(DType::Bool, Access::Write);
+    let idx = Index { offset: 0, outer: vec![0], inner: vec![1] };
+    let lx = k.push(Expr::Load { buffer: x, index: idx.clone() });
+    let zero = k.push(Expr::Const(0.0));
+    let gt = k.push(Expr::Binary(BinaryOp::Gt, lx, zero));
+    let neg = k.push(Expr::Unary(UnaryOp::Neg, lx));
+    let sel = k.push(Expr::Select(gt, lx, neg));
+    k.stages.push(Stage {
+        inner: vec![n],
+        kind: StageKind::Store(vec![Store { buffer: y, index: idx.clone(), value: sel }]),
+    });
+    k.stages.push(Stage {
+        inner: vec![n],
+        kind: StageKind::Store(vec![
+            Store { buffer: h, index: idx.clone(), value: lx },
+            Store { buffer: mask, index: idx, value: gt },
+        ]),
+    });
+    let mut xv = data(n, 3);
+    xv[5] = f32::NAN;
+    let mut yv = vec![0.0f32; n];
+    let mut hv = vec![0u16; n];
+    let mut mv = vec![7u8; n];
+    // SAFETY: plain integer buffers viewed as bytes.
+    let hb = unsafe { std::slice::from_raw_parts_mut(hv.as_mut_ptr() as *mut u8, n * 2) };
+    run(&k, &mut [bytes(&mut xv), bytes(&mut yv), hb, &mut mv]);
+    for i in 0..n {
+        let v = xv[i];
+        if i == 5 {
+            assert!(yv[i].is_nan() && f32::from_bits((hv[i] as u32) << 16).is_nan());
+            assert_eq!(mv[i], 0);
+            continue;
+        }
+        assert_eq!(yv[i], v.abs(), "abs at {i}");
+        assert_eq!(mv[i], (v > 0.0) as u8, "mask at {i}");
+        let back = f32::from_bits((hv[i] as u32) << 16);
+        assert!((back - v).abs() <= v.abs() / 128.0, "bf16 at {i}: {back} vs {v}");
+    }
+}
