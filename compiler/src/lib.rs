@@ -5,3 +5,5 @@
 //! compiler. This crate never knows about the user-facing `Tensor` or the autograd tape.
 
 pub mod partition;
+pub mod native;
+pub mod schedule;

@@ -14,6 +14,7 @@ pub mod executor;
 pub mod interpret;
 pub mod layout;
 pub mod parallel;
+pub mod program;
 pub mod random;
 pub mod storage;
 pub mod strided;

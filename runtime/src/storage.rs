@@ -122,6 +122,11 @@ impl Storage {
         Arc::strong_count(&self.0) == 1
     }
 
+    /// The first byte of the buffer, whatever its dtype (for generated kernels).
+    pub fn as_raw_ptr(&self) -> *mut u8 {
+        self.0.block.ptr.as_ptr()
+    }
+
     pub fn as_ptr<T: Element>(&self) -> *mut T {
         assert_eq!(T::DTYPE, self.0.dtype, "storage holds {} but was read as {}", self.0.dtype, T::DTYPE);
         self.0.block.ptr.as_ptr() as *mut T

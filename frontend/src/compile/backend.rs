@@ -1,44 +1,145 @@
-//! Backends that run a captured segment. The interpreter runs the graph node by node through
-//! the eager kernels; it is the reference every later backend is compared with.
+//! Backends that run a captured segment.
+//!
+//! The interpreter runs the graph node by node through the eager kernels; it is the
+//! reference every other backend is compared with. The Cranelift backend compiles the
+//! graph into fused native kernels (and eager nodes for what kernels do not cover) the
+//! first time it sees each layout of the inputs; if compilation fails, the segment runs on
+//! the interpreter (logged under `IGNIS_LOGS=codegen` and counted; strict mode panics).
 
+use super::logs::{self, Topic};
+use ignis_compiler::native::{self, NativeReport};
 use ignis_ir::Graph;
 use ignis_runtime::executor::Interpreter;
+use ignis_runtime::program::Program;
 use ignis_runtime::{Layout, Storage};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Which backend runs compiled segments.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// Every node through the eager kernels (as torch.compile's "aot_eager").
-    #[default]
     Interpreter,
+    /// Fused kernels generated with Cranelift, the rest through the eager kernels.
+    #[default]
+    Cranelift,
 }
+
+/// Where a segment's native code goes in dumps, and whether failures must panic.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NativeSettings {
+    pub(crate) strict: bool,
+    /// Directory and file stem of this program's dumps.
+    pub(crate) dump: Option<(PathBuf, String)>,
+    pub(crate) name: String,
+}
+
+/// One input layout's native program; `None` when compilation failed.
+type Variant = (Vec<(Vec<usize>, Vec<isize>)>, Option<Arc<Program>>);
 
 /// A compiled segment: the graph it was built from and the code that runs it.
 pub(crate) struct SegmentProgram {
     interpreter: Interpreter,
+    backend: Backend,
+    settings: NativeSettings,
+    native: Mutex<Vec<Variant>>,
+    fallbacks: AtomicUsize,
+    report: Mutex<Option<NativeReport>>,
 }
 
 impl SegmentProgram {
-    pub(crate) fn compile(graph: Graph, backend: Backend) -> SegmentProgram {
-        match backend {
-            Backend::Interpreter => SegmentProgram { interpreter: Interpreter::new(graph) },
+    pub(crate) fn compile(graph: Graph, backend: Backend, settings: NativeSettings) -> SegmentProgram {
+        SegmentProgram {
+            interpreter: Interpreter::new(graph),
+            backend,
+            settings,
+            native: Mutex::new(Vec::new()),
+            fallbacks: AtomicUsize::new(0),
+            report: Mutex::new(None),
         }
     }
 
     /// A program with no inputs and no outputs.
     pub(crate) fn empty() -> SegmentProgram {
-        SegmentProgram { interpreter: Interpreter::new(Graph::new("empty")) }
+        SegmentProgram::compile(Graph::new("empty"), Backend::Interpreter, NativeSettings::default())
     }
 
     pub(crate) fn graph(&self) -> &Graph {
         self.interpreter.graph()
     }
 
-    pub(crate) fn run(&self, params: &[(Storage, Layout)]) -> Vec<(Storage, Layout)> {
-        self.interpreter.run(params)
+    /// Segments that fell back to the interpreter because native compilation failed.
+    pub(crate) fn fallbacks(&self) -> usize {
+        self.fallbacks.load(Ordering::Relaxed)
     }
 
-    /// Runs with every node's result handed to `inspect`, which may replace it.
+    /// The last native compilation's report (kernels, fusion log).
+    pub(crate) fn report(&self) -> Option<NativeReport> {
+        self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn run(&self, params: &[(Storage, Layout)]) -> Vec<(Storage, Layout)> {
+        match self.backend {
+            Backend::Interpreter => self.interpreter.run(params),
+            Backend::Cranelift => match self.native_for(params) {
+                Some(program) => program.run(params),
+                None => self.interpreter.run(params),
+            },
+        }
+    }
+
+    fn native_for(&self, params: &[(Storage, Layout)]) -> Option<Arc<Program>> {
+        let key: Vec<(Vec<usize>, Vec<isize>)> =
+            params.iter().map(|(_, l)| (l.shape.to_vec(), l.strides.to_vec())).collect();
+        let mut variants = self.native.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, found)) = variants.iter().find(|(k, _)| *k == key) {
+            return found.clone();
+        }
+        let layouts: Vec<Layout> = params.iter().map(|(_, l)| l.clone()).collect();
+        let graph = self.interpreter.graph();
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| native::compile(graph, layouts)))
+            .unwrap_or_else(|panic| Err(format!("the compiler panicked: {}", panic_message(&panic))));
+        let program = match compiled {
+            Ok((program, report)) => {
+                self.log_report(&report);
+                *self.report.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+                Some(Arc::new(program))
+            }
+            Err(why) => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                if self.settings.strict {
+                    panic!("compile {}: native code generation failed (strict mode): {why}", self.settings.name);
+                }
+                logs::log(Topic::Codegen, || format!("{}: runs on the interpreter: {why}", self.settings.name));
+                tracing::warn!(target: "ignis::compile", "{}: native code generation failed: {why}", self.settings.name);
+                None
+            }
+        };
+        variants.push((key, program.clone()));
+        program
+    }
+
+    fn log_report(&self, report: &NativeReport) {
+        let name = &self.settings.name;
+        logs::log(Topic::Fusion, || {
+            format!(
+                "{name}: {} kernels, {} eager nodes\n{}",
+                report.kernel_count(),
+                report.eager_nodes,
+                report.fusion_log.join("\n")
+            )
+        });
+        logs::log(Topic::Kernels, || format!("{name}:\n{}", report.kernels.join("\n")));
+        if let Some((dir, stem)) = &self.settings.dump {
+            logs::write_dump(dir, &format!("{stem}.kernels.txt"), &report.kernels.join("\n\n"));
+            logs::write_dump(dir, &format!("{stem}.clif"), &report.clif.join("\n"));
+            logs::write_dump(dir, &format!("{stem}.fusion.txt"), &report.fusion_log.join("\n"));
+        }
+    }
+
+    /// Runs with every node's result handed to `inspect`, which may replace it (on the
+    /// interpreter: the tool compares node by node).
     pub(crate) fn run_inspected(
         &self,
         params: &[(Storage, Layout)],
@@ -46,4 +147,12 @@ impl SegmentProgram {
     ) -> Vec<(Storage, Layout)> {
         self.interpreter.run_inspected(params, inspect)
     }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
 }

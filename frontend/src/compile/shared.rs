@@ -1,7 +1,7 @@
 //! The state one compiled function shares between its calls and threads: options, the
 //! programs of its segments (found by the segment's structure), counters.
 
-use super::backend::SegmentProgram;
+use super::backend::{NativeSettings, SegmentProgram};
 use super::logs::{self, Topic};
 use super::options::CompileOptions;
 use ignis_ir::Graph;
@@ -90,7 +90,12 @@ impl FunctionShared {
         }
         let index = self.compiles.fetch_add(1, Ordering::Relaxed);
         self.dump(index, kind, graph);
-        let program = Arc::new(SegmentProgram::compile(graph.clone(), self.options.backend));
+        let settings = NativeSettings {
+            strict: self.options.strict,
+            dump: logs::dump_dir(self.options.dump_dir.as_deref()).map(|d| (d, format!("{}_{index:03}.{kind}", self.name))),
+            name: format!("{}_{index:03}", self.name),
+        };
+        let program = Arc::new(SegmentProgram::compile(graph.clone(), self.options.backend, settings));
         bucket.push(program.clone());
         program
     }

@@ -1,0 +1,85 @@
+//! From a graph to a runnable native program: schedule it, generate every kernel with
+//! Cranelift (through the kernel cache), and assemble a `runtime::program::Program`.
+
+use crate::schedule::{self, ScheduledStep};
+use ignis_ir::Graph;
+use ignis_ir::kernel::Kernel;
+use ignis_kernels_gen::cpu::{CompiledKernel, compile_kernel};
+use ignis_runtime::Layout;
+use ignis_runtime::interpret::concrete_shape;
+use ignis_runtime::program::{KernelLaunch, KernelOutput, NativeKernel, Program, Step};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// What compilation produced besides the program: for logs, dumps and tests.
+#[derive(Clone, Debug, Default)]
+pub struct NativeReport {
+    /// The kernel IR of every kernel, in execution order.
+    pub kernels: Vec<String>,
+    /// The Cranelift IR of every kernel.
+    pub clif: Vec<String>,
+    /// Fusions refused and nodes left to the eager kernels, with reasons.
+    pub fusion_log: Vec<String>,
+    /// Nodes run through the eager kernels.
+    pub eager_nodes: usize,
+}
+
+impl NativeReport {
+    pub fn kernel_count(&self) -> usize {
+        self.kernels.len()
+    }
+}
+
+/// Compiles `graph` for inputs with `param_layouts`; an error names what could not be
+/// compiled (the caller runs the graph on the interpreter instead).
+pub fn compile(graph: &Graph, param_layouts: Vec<Layout>) -> Result<(Program, NativeReport), String> {
+    let schedule = schedule::schedule(graph, param_layouts)?;
+    let mut report = NativeReport { fusion_log: schedule.log.clone(), ..Default::default() };
+    let mut steps = Vec::new();
+    for step in schedule.steps {
+        match step {
+            ScheduledStep::Node(n) => {
+                report.eager_nodes += 1;
+                steps.push(Step::Node(n));
+            }
+            ScheduledStep::Kernel(finished) => {
+                let code = cached(&finished.kernel).map_err(|e| e.to_string())?;
+                report.kernels.push(finished.kernel.to_string());
+                report.clif.push(code.clif.clone());
+                let outputs = finished
+                    .outputs
+                    .iter()
+                    .map(|&n| {
+                        let ty = &graph.node(n).ty;
+                        KernelOutput { node: n, dtype: ty.dtype, shape: concrete_shape(ty), slot: schedule.slot_of[n.index()] }
+                    })
+                    .collect();
+                let kernel = NativeKernel {
+                    name: finished.kernel.name.clone(),
+                    entry: code.entry,
+                    outer_points: finished.kernel.outer_points(),
+                    grain: finished.grain,
+                    code: Arc::new(code),
+                };
+                steps.push(Step::Kernel(KernelLaunch { kernel: Arc::new(kernel), buffers: finished.buffers, outputs }));
+            }
+        }
+    }
+    Ok((Program::new(graph.clone(), steps, schedule.slot_of, schedule.slots), report))
+}
+
+/// Generated code by kernel structure (the name left out), shared by every program.
+fn cached(kernel: &Kernel) -> Result<CompiledKernel, ignis_kernels_gen::cpu::CodegenError> {
+    static CACHE: OnceLock<Mutex<HashMap<Kernel, CompiledKernel>>> = OnceLock::new();
+    let mut key = kernel.clone();
+    key.name = String::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(found) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(found.clone());
+    }
+    let mut anonymous = kernel.clone();
+    anonymous.name = "kernel".into();
+    let code = compile_kernel(&anonymous)?;
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, code.clone());
+    Ok(code)
+}
