@@ -1,0 +1,2 @@
+//! Native CPU code generation with Cranelift.
+pub mod math;
