@@ -30,6 +30,9 @@ mod log;
 mod sigmoid;
 mod tanh;
 
+#[cfg(test)]
+mod tests;
+
 use cranelift_codegen::ir::Value;
 use cranelift_frontend::FunctionBuilder;
 use lanes::Lanes;
