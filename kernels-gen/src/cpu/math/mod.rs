@@ -1,9 +1,43 @@
-//! Math functions for kernels (placeholder: calls into libm lane by lane).
+//! Elementwise math functions emitted inline as Cranelift IR, for `f32` and `f32x4` alike.
+//!
+//! Cranelift has no `exp` or `log` instruction; these are range reductions on the float bits plus
+//! polynomials fitted for f32, branch-free (lanes pick their case with masks), and free of calls.
+//! The same IR runs per lane, so a scalar and a vector evaluation of one input agree bitwise.
+//! Measured maximum errors against f64 references, over every 61st finite f32 bit pattern of
+//! each sign, every 7th with |x| in [2^-6, 20], and edge cases (see `tests.rs`); the last column
+//! is the ulp error for |x| < 1/64, where tanh and erf are nearly linear:
+//!
+//! | function | ulp  | absolute | ulp near 0 |
+//! |----------|------|----------|------------|
+//! | exp      | 1.05 |          |            |
+//! | log      | 0.83 |          |            |
+//! | log1p    | 0.88 |          |            |
+//! | expm1    | 1.41 |          |            |
+//! | tanh     | 1.31 | 7.8e-8   | 0.50       |
+//! | erf      | 1.09 | 6.5e-8   | 1.00       |
+//! | sigmoid  | 2.34 | 8.9e-8   |            |
+//!
+//! Ulps are those of the correctly rounded result. A NaN input comes back (quieted); infinities,
+//! zeros (with their signs for the odd functions and for log1p and expm1) and subnormals give the
+//! IEEE results, subnormal outputs included.
+//!
+//! This module knows nothing of kernels or tensors: callers hand it a value and get one back.
 
-use cranelift_codegen::ir::{AbiParam, InstBuilder, Signature, Value, types};
-use cranelift_codegen::isa::CallConv;
+mod erf;
+mod exp;
+mod lanes;
+mod log;
+mod sigmoid;
+mod tanh;
+
+#[cfg(test)]
+mod tests;
+
+use cranelift_codegen::ir::Value;
 use cranelift_frontend::FunctionBuilder;
+use lanes::Lanes;
 
+/// A math function that `emit` can inline.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum MathFn {
     Exp,
@@ -15,97 +49,20 @@ pub enum MathFn {
     Sigmoid,
 }
 
-extern "C" fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + x.neg_exp())
-}
-
-trait NegExp {
-    fn neg_exp(self) -> f32;
-}
-impl NegExp for f32 {
-    fn neg_exp(self) -> f32 {
-        (-self).exp()
-    }
-}
-
-extern "C" fn exp(x: f32) -> f32 {
-    x.exp()
-}
-extern "C" fn log(x: f32) -> f32 {
-    x.ln()
-}
-extern "C" fn log1p(x: f32) -> f32 {
-    x.ln_1p()
-}
-extern "C" fn expm1(x: f32) -> f32 {
-    x.exp_m1()
-}
-extern "C" fn tanh(x: f32) -> f32 {
-    x.tanh()
-}
-extern "C" fn erf(x: f32) -> f32 {
-    erf_f32(x)
-}
-
-fn erf_f32(x: f32) -> f32 {
-    // Abramowitz-Stegun 7.1.26 is too coarse; go through f64.
-    let t = x as f64;
-    let mut sum = 0.0f64;
-    let mut term = t;
-    let mut n = 0.0f64;
-    if t.abs() > 4.0 {
-        return x.signum();
-    }
-    while term.abs() > 1e-17 * sum.abs().max(1e-300) || n < 3.0 {
-        sum += term / (2.0 * n + 1.0);
-        n += 1.0;
-        term *= -t * t / n;
-        if n > 200.0 {
-            break;
-        }
-    }
-    (sum * std::f64::consts::FRAC_2_SQRT_PI) as f32
-}
-
-/// Emits `f(x)` for `x` of type F32 or F32X4.
+/// Emits `f(x)` inline (no calls) for `x` of type F32 or F32X4; the result has x's type.
+///
+/// Panics if `x` has any other type.
 pub fn emit(builder: &mut FunctionBuilder, f: MathFn, x: Value) -> Value {
-    let callee: extern "C" fn(f32) -> f32 = match f {
-        MathFn::Exp => exp,
-        MathFn::Log => log,
-        MathFn::Log1p => log1p,
-        MathFn::Expm1 => expm1,
-        MathFn::Tanh => tanh,
-        MathFn::Erf => erf,
-        MathFn::Sigmoid => sigmoid,
+    let mut lanes = Lanes::new(builder, x);
+    let result = match f {
+        MathFn::Exp => exp::exp(&mut lanes, x),
+        MathFn::Log => log::log(&mut lanes, x),
+        MathFn::Log1p => log::log1p(&mut lanes, x),
+        MathFn::Expm1 => exp::expm1(&mut lanes, x),
+        MathFn::Tanh => tanh::tanh(&mut lanes, x),
+        MathFn::Erf => erf::erf(&mut lanes, x),
+        MathFn::Sigmoid => sigmoid::sigmoid(&mut lanes, x),
     };
-    let mut sig = Signature::new(CallConv::SystemV);
-    sig.params.push(AbiParam::new(types::F32));
-    sig.returns.push(AbiParam::new(types::F32));
-    let sig = builder.import_signature(sig);
-    let ty = builder.func.dfg.value_type(x);
-    let call = |b: &mut FunctionBuilder, v: Value| {
-        let addr = b.ins().iconst(types::I64, callee as usize as i64);
-        let inst = b.ins().call_indirect(sig, addr, &[v]);
-        b.inst_results(inst)[0]
-    };
-    if ty == types::F32 {
-        return call(builder, x);
-    }
-    let first = x.clone_first_lane(builder);
-    let mut out = builder.ins().splat(types::F32X4, first);
-    for lane in 0..4u8 {
-        let v = builder.ins().extractlane(x, lane);
-        let r = call(builder, v);
-        out = builder.ins().insertlane(out, r, lane);
-    }
-    out
-}
-
-trait FirstLane {
-    fn clone_first_lane(self, b: &mut FunctionBuilder) -> Value;
-}
-impl FirstLane for Value {
-    fn clone_first_lane(self, b: &mut FunctionBuilder) -> Value {
-        b.ins().extractlane(self, 0)
-    }
+    // The functions above may lose a NaN input (clamps turn it into a bound); restore it here.
+    lanes.pass_nan_through(x, result)
 }
