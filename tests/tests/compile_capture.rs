@@ -14,6 +14,10 @@ fn ramp(shape: &[usize], scale: f64) -> Tensor {
     Tensor::from_vec(values, shape.to_vec())
 }
 
+/// Compiled results run through generated kernels (fma, their own exp/tanh polynomials,
+/// another summation order): equal to eager up to rounding.
+const NATIVE_TOL: f64 = 1e-5;
+
 fn assert_close(a: &Tensor, b: &Tensor, tol: f64) {
     assert_eq!(a.shape(), b.shape(), "shapes differ");
     let (x, y) = (a.to_vec::<f64>(), b.to_vec::<f64>());
@@ -27,9 +31,9 @@ fn a_compiled_function_matches_eager_and_replays_without_tracing() {
     let f = |x: Tensor| x.mul_scalar(2.0).add_scalar(1.0).tanh().sum(-1, false);
     let compiled = compile(f);
     let x = ramp(&[4, 8], 1.0);
-    assert_close(&compiled.call(x.clone()), &f(x.clone()), 0.0);
+    assert_close(&compiled.call(x.clone()), &f(x.clone()), NATIVE_TOL);
     let y = ramp(&[4, 8], -0.5);
-    assert_close(&compiled.call(y.clone()), &f(y.clone()), 0.0);
+    assert_close(&compiled.call(y.clone()), &f(y.clone()), NATIVE_TOL);
     let stats = compiled.stats();
     assert_eq!((stats.traces, stats.replays, stats.compiles), (1, 1, 1), "{stats:?}");
 }
@@ -47,7 +51,7 @@ fn a_new_shape_is_a_guard_miss_and_traces_again() {
     assert_eq!(compiled.cache_len(), 2);
     let stats = compiled.stats();
     assert_eq!((stats.traces, stats.replays), (2, 2), "{stats:?}");
-    assert_close(&compiled.call(b.clone()), &b.softmax(-1), 0.0);
+    assert_close(&compiled.call(b.clone()), &b.softmax(-1), NATIVE_TOL);
 }
 
 #[test]
@@ -56,7 +60,7 @@ fn past_the_recompile_limit_new_shapes_run_eagerly() {
     let compiled = compile_with(|x: Tensor| x.exp(), options);
     for n in 1..=5 {
         let x = ramp(&[n], 1.0);
-        assert_close(&compiled.call(x.clone()), &x.exp(), 0.0);
+        assert_close(&compiled.call(x.clone()), &x.exp(), NATIVE_TOL);
     }
     let stats = compiled.stats();
     assert_eq!(compiled.cache_len(), 2);
@@ -70,10 +74,10 @@ fn captured_parameters_are_inputs_so_in_place_updates_are_seen() {
     let compiled = compile(move |x: Tensor| x.matmul(&w_in));
     let x = ramp(&[2, 3], 0.5);
     let first = compiled.call(x.clone());
-    assert_close(&first, &x.matmul(&w), 0.0);
+    assert_close(&first, &x.matmul(&w), NATIVE_TOL);
     w.mul_scalar_(2.0);
     let second = compiled.call(x.clone());
-    assert_close(&second, &x.matmul(&w), 0.0);
+    assert_close(&second, &x.matmul(&w), NATIVE_TOL);
     assert_eq!(compiled.stats().replays, 1);
 }
 
@@ -106,7 +110,7 @@ fn a_host_read_breaks_the_graph_and_explain_names_the_place() {
     let compiled = compile(f);
     for scale in [1.0, -1.0] {
         let x = ramp(&[5], scale).add_scalar(scale * 0.5);
-        assert_close(&compiled.call(x.clone()), &f(x.clone()), 0.0);
+        assert_close(&compiled.call(x.clone()), &f(x.clone()), NATIVE_TOL);
     }
     let stats = compiled.stats();
     assert_eq!(stats.replays, 0, "a function with breaks is traced on every call");
@@ -151,9 +155,9 @@ fn strict_mode_turns_a_break_into_an_error() {
 fn static_arguments_are_part_of_the_guard() {
     let compiled = compile(|(x, Static(double)): (Tensor, Static<bool>)| if double { x.mul_scalar(2.0) } else { x });
     let x = ramp(&[3], 1.0);
-    assert_close(&compiled.call((x.clone(), Static(true))), &x.mul_scalar(2.0), 0.0);
-    assert_close(&compiled.call((x.clone(), Static(false))), &x, 0.0);
-    assert_close(&compiled.call((x.clone(), Static(true))), &x.mul_scalar(2.0), 0.0);
+    assert_close(&compiled.call((x.clone(), Static(true))), &x.mul_scalar(2.0), NATIVE_TOL);
+    assert_close(&compiled.call((x.clone(), Static(false))), &x, NATIVE_TOL);
+    assert_close(&compiled.call((x.clone(), Static(true))), &x.mul_scalar(2.0), NATIVE_TOL);
     assert_eq!(compiled.cache_len(), 2);
 }
 
@@ -168,16 +172,21 @@ fn gradients_flow_through_a_compiled_function_into_eager_code() {
         let x = ramp(&[5, 4], 1.0 + call as f64).requires_grad_(true);
         let out = compiled.call(x.clone());
         assert_eq!(out.grad_fn_name(), Some("CompiledSegmentBackward"));
-        let loss = out.square().sum_all();
+        // Weighted, so that the loss is not (nearly) constant: the sum of squares of a
+        // normalized row is, and its gradient would be rounding noise.
+        let weights = ramp(&[5, 3], 1.0);
+        let loss = out.mul(&weights).sum_all();
         loss.backward();
         let (gx, gw) = (x.grad().unwrap(), w.grad().unwrap());
         x.zero_grad();
         w.zero_grad();
-        let eager = x.matmul(&w).gelu().layer_norm(&[3], None, None, 1e-5).square().sum_all();
+        let eager = x.matmul(&w).gelu().layer_norm(&[3], None, None, 1e-5).mul(&weights).sum_all();
         eager.backward();
         assert_close(&loss, &eager, 1e-6);
-        assert_close(&gx, &x.grad().unwrap(), 1e-5);
-        assert_close(&gw, &w.grad().unwrap(), 1e-5);
+        // Layer norm over three GELU outputs divides by a small deviation, which amplifies
+        // the last-bit differences of the generated erf/exp (compared in f32).
+        assert_close(&gx, &x.grad().unwrap(), 1e-4);
+        assert_close(&gw, &w.grad().unwrap(), 1e-4);
         w.zero_grad();
     }
     let stats = compiled.stats();
@@ -226,7 +235,7 @@ fn one_compiled_function_serves_several_threads() {
                 for i in 0..20 {
                     let x = ramp(&[3, 7], 0.1 * (t * 20 + i) as f64);
                     let expected = x.exp().sum(-1, true).log();
-                    assert_close(&compiled.call(x), &expected, 0.0);
+                    assert_close(&compiled.call(x), &expected, NATIVE_TOL);
                 }
             })
         })
@@ -247,7 +256,7 @@ fn random_ops_draw_fresh_numbers_on_every_call_as_eager_does() {
     manual_seed(7);
     let traced: Vec<Tensor> = (0..3).map(|_| compiled.call(x.clone())).collect();
     for (a, b) in traced.iter().zip(&eager) {
-        assert_close(a, b, 0.0);
+        assert_close(a, b, NATIVE_TOL);
     }
     assert!(eager[0].to_vec::<f32>() != eager[1].to_vec::<f32>());
     assert_eq!(compiled.stats().replays, 2);
@@ -285,7 +294,7 @@ fn a_compiled_transformer_block_is_one_segment_and_replays() {
     assert!(report.replayable.is_ok(), "{report}");
     let eager = no_grad(|| compiled.call_eager(x.clone()));
     for _ in 0..2 {
-        assert_close(&no_grad(|| compiled.call(x.clone())), &eager, 0.0);
+        assert_close(&no_grad(|| compiled.call(x.clone())), &eager, NATIVE_TOL);
     }
     assert_eq!(compiled.stats().replays, 1);
 }
@@ -395,7 +404,7 @@ fn one_trace_serves_many_batch_sizes_once_the_batch_dim_is_symbolic() {
     let compiled = compile(f.clone());
     for b in [2, 3, 5, 8, 3, 2, 13] {
         let x = ramp(&[b, 3, 4], 1.0 + b as f64 * 0.1);
-        assert_close(&compiled.call(x.clone()), &f(x), 0.0);
+        assert_close(&compiled.call(x.clone()), &f(x), NATIVE_TOL);
     }
     let stats = compiled.stats();
     assert_eq!(stats.traces, 2, "the second size makes the batch dim symbolic: {stats:?}");
@@ -403,7 +412,7 @@ fn one_trace_serves_many_batch_sizes_once_the_batch_dim_is_symbolic() {
     assert_eq!(compiled.cache_len(), 1);
     // Sizes 0 and 1 broadcast and reduce differently: they get their own trace.
     let one = ramp(&[1, 3, 4], 1.0);
-    assert_close(&compiled.call(one.clone()), &f(one), 0.0);
+    assert_close(&compiled.call(one.clone()), &f(one), NATIVE_TOL);
     assert_eq!(compiled.stats().traces, 3);
 }
 
@@ -423,7 +432,7 @@ fn a_float_that_depends_on_the_size_keeps_per_size_traces() {
     let compiled = compile(f);
     for n in [2, 3, 4, 3] {
         let x = ramp(&[n], 1.0);
-        assert_close(&compiled.call(x.clone()), &f(x), 0.0);
+        assert_close(&compiled.call(x.clone()), &f(x), NATIVE_TOL);
     }
     let stats = compiled.stats();
     assert_eq!((stats.traces, stats.replays), (3, 1), "{stats:?}");
@@ -468,7 +477,7 @@ fn switching_a_module_between_train_and_eval_traces_again() {
     let trained = compiled.call(x.clone());
     assert!(trained.to_vec::<f32>().contains(&0.0), "dropout in training mode zeroes some elements");
     dropout.eval();
-    assert_close(&compiled.call(x.clone()), &x, 0.0);
+    assert_close(&compiled.call(x.clone()), &x, NATIVE_TOL);
     assert_eq!(compiled.stats().traces, 2);
 }
 
@@ -484,7 +493,7 @@ fn a_user_defined_eager_op_breaks_the_graph_and_keeps_the_eager_result() {
     let compiled = compile(f);
     for scale in [1.0, 3.0] {
         let x = ramp(&[7], scale);
-        assert_close(&compiled.call(x.clone()), &f(x), 0.0);
+        assert_close(&compiled.call(x.clone()), &f(x), NATIVE_TOL);
     }
     let report = explain(&compiled, ramp(&[7], 1.0));
     assert_eq!((report.graph_count(), report.break_count()), (2, 1), "{report}");

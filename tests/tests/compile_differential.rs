@@ -11,8 +11,9 @@
 //!     outputs to one scalar loss outside the function, runs `backward()` and compares
 //!     every input's (and parameter's) `.grad()` with the eager run's, zeroing in between.
 //!
-//! Tolerances: `TOL` (1e-6, mixed relative/absolute) for f32 and f64 (today the interpreter
-//! backend is bit-identical, the slack is for a future native backend), the dtype's own
+//! Tolerances: `TOL` (1e-5, mixed relative/absolute) for f32 and f64 (the interpreter is
+//! bit-identical; the default Cranelift backend contracts `a * b + c` into fma, sums rows in
+//! another order and evaluates exp/tanh/erf with its own polynomials), the dtype's own
 //! precision for f16/bf16, and exact equality for integer and bool results.
 //!
 //! Ops that run eagerly inside compiled functions (graph break), tested without strict
@@ -39,7 +40,7 @@ use ignis::{
 use std::sync::Mutex;
 
 /// Relative (and, near zero, absolute) tolerance for f32 and f64 results.
-const TOL: f64 = 1e-6;
+const TOL: f64 = 1e-5;
 
 /// The global generator (parameter init, dropout, rand) is shared by the test threads:
 /// whoever seeds it and draws holds this.

@@ -24,6 +24,12 @@ pub struct CompileStats {
     pub eager_fallbacks: usize,
     /// Graph breaks seen over all traced calls.
     pub breaks: usize,
+    /// Native kernels in the compiled programs (the last input layout of each program).
+    pub kernels: usize,
+    /// Graph nodes those programs run through the eager kernels (matmul, gather, ...).
+    pub eager_nodes: usize,
+    /// Programs that run on the interpreter because native compilation failed.
+    pub native_fallbacks: usize,
 }
 
 pub(crate) struct FunctionShared {
@@ -73,7 +79,24 @@ impl FunctionShared {
             compiles: self.compiles.load(Ordering::Relaxed),
             eager_fallbacks: self.eager_fallbacks.load(Ordering::Relaxed),
             breaks: self.breaks.load(Ordering::Relaxed),
+            kernels: self.native_totals().0,
+            eager_nodes: self.native_totals().1,
+            native_fallbacks: self.native_totals().2,
         }
+    }
+
+    /// Kernels, eager nodes and interpreter fallbacks over every compiled program.
+    fn native_totals(&self) -> (usize, usize, usize) {
+        let programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut totals = (0, 0, 0);
+        for program in programs.values().flatten() {
+            if let Some(report) = program.report() {
+                totals.0 += report.kernel_count();
+                totals.1 += report.eager_nodes;
+            }
+            totals.2 += program.fallbacks();
+        }
+        totals
     }
 
     /// The program of a segment with this graph: found by structure, or compiled now.

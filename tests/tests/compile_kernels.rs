@@ -1,0 +1,116 @@
+//! What the optimizing compiler makes of representative functions: how many kernels each
+//! becomes (fusion), how many nodes stay with the eager kernels, and that the fused code
+//! computes what eager mode computes. `kernels_of` is the helper: it compiles a function in
+//! strict mode with the default (Cranelift) backend, calls it, compares with eager, and
+//! returns the compile statistics.
+
+use ignis::compile::CompileStats;
+use ignis::{CompileOptions, DType, Tensor, compile_with, manual_seed, no_grad};
+use std::sync::Mutex;
+
+static SEEDED: Mutex<()> = Mutex::new(());
+
+fn randn(shape: &[usize], seed: u64) -> Tensor {
+    let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    manual_seed(seed);
+    Tensor::randn(shape.to_vec(), DType::F32)
+}
+
+fn max_rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.shape(), b.shape());
+    let (a, b) = (a.to_vec::<f32>(), b.to_vec::<f32>());
+    a.iter().zip(&b).map(|(x, y)| ((x - y).abs() / y.abs().max(1.0)) as f64).fold(0.0, f64::max)
+}
+
+/// Compiles `f`, runs it twice on `args` (the second call replays), checks the result
+/// against eager within `tol`, and returns the statistics.
+fn kernels_of<A: ignis::compile::Args + Clone>(f: impl Fn(A) -> Tensor + Send + Sync, args: A, tol: f64) -> CompileStats {
+    no_grad(|| {
+        let want = f(args.clone());
+        let compiled = compile_with(&f, CompileOptions::default().strict(true));
+        for _ in 0..2 {
+            let got = compiled.call(args.clone());
+            let diff = max_rel_diff(&got, &want);
+            assert!(diff <= tol, "compiled differs from eager by {diff:e} (tolerance {tol:e})");
+        }
+        compiled.stats()
+    })
+}
+
+#[test]
+fn an_elementwise_chain_is_one_kernel() {
+    let (x, w, b) = (randn(&[64, 256], 1), randn(&[64, 256], 2), randn(&[64, 256], 3));
+    let stats = kernels_of(|(x, w, b): (Tensor, Tensor, Tensor)| x.mul(&w).add(&b).gelu_tanh(), (x, w, b), 1e-5);
+    assert_eq!((stats.kernels, stats.eager_nodes, stats.native_fallbacks), (1, 0, 0));
+}
+
+#[test]
+fn softmax_is_one_kernel_with_its_prologue_and_epilogue() {
+    let x = randn(&[32, 100], 4);
+    let stats = kernels_of(|x: Tensor| x.mul_scalar(0.5).softmax(-1).mul_scalar(3.0), x, 1e-5);
+    assert_eq!((stats.kernels, stats.eager_nodes), (1, 0));
+}
+
+#[test]
+fn layer_norm_with_weight_and_bias_is_one_kernel() {
+    let (x, w, b) = (randn(&[16, 300], 5), randn(&[300], 6), randn(&[300], 7));
+    let stats = kernels_of(
+        |(x, w, b): (Tensor, Tensor, Tensor)| x.layer_norm(&[300], Some(&w), Some(&b), 1e-5),
+        (x, w, b),
+        1e-5,
+    );
+    assert_eq!((stats.kernels, stats.eager_nodes), (1, 0));
+}
+
+#[test]
+fn a_linear_layer_is_a_gemm_and_one_epilogue_kernel() {
+    let (x, w, b) = (randn(&[8, 32], 8), randn(&[64, 32], 9), randn(&[64], 10));
+    let stats = kernels_of(
+        |(x, w, b): (Tensor, Tensor, Tensor)| x.matmul(&w.t()).add(&b).gelu_tanh(),
+        (x, w, b),
+        1e-5,
+    );
+    // The transpose is a view the GEMM reads in place; bias and GELU are one kernel.
+    assert_eq!(stats.kernels, 1);
+    assert_eq!(stats.eager_nodes, 2, "permute (a view) and matmul run outside kernels");
+}
+
+#[test]
+fn a_hundred_tiny_ops_become_one_kernel() {
+    let x = randn(&[64], 11);
+    let stats = kernels_of(
+        |x: Tensor| {
+            let mut x = x;
+            for i in 0..100 {
+                x = if i % 2 == 0 { x.mul_scalar(1.0001).add_scalar(0.0001) } else { x.tanh() };
+            }
+            x
+        },
+        x,
+        1e-5,
+    );
+    assert_eq!((stats.kernels, stats.eager_nodes), (1, 0));
+}
+
+#[test]
+fn a_reduction_and_its_broadcast_consumer_share_a_kernel() {
+    // x - mean(x) over rows, then the row sums of squares: one kernel, three stages.
+    let x = randn(&[10, 40], 12);
+    let stats = kernels_of(
+        |x: Tensor| {
+            let centered = x.sub(&x.mean_dims(&[-1], true));
+            centered.mul(&centered).sum(-1, false)
+        },
+        x,
+        1e-5,
+    );
+    assert_eq!((stats.kernels, stats.eager_nodes), (1, 0));
+}
+
+#[test]
+fn transposed_and_sliced_inputs_are_read_in_place() {
+    let x = randn(&[48, 40], 13);
+    let stats = kernels_of(|x: Tensor| x.t().exp().add(&x.t().narrow(1, 0, 48)), x, 1e-5);
+    assert_eq!(stats.native_fallbacks, 0);
+    assert_eq!(stats.kernels, 1);
+}
