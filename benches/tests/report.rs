@@ -63,8 +63,9 @@ fn measured_w7_has_eager_and_compiled_times_and_no_floor() {
     assert_eq!(row.floor_ms, None, "W7 is overhead bound: no memory floor");
     assert!(row.compiled_ms.is_some_and(|ms| ms > 0.0));
     assert!(row.compile_ms.is_some_and(|ms| ms > 0.0));
-    // The interpreter runs the eager kernels, so the results are the same bits.
-    assert_eq!(row.max_rel_err, Some(0.0));
+    // The chain is one generated kernel: its tanh polynomial and fma differ from the eager
+    // kernels in the last bits, compounded over 100 ops.
+    assert!(row.max_rel_err.is_some_and(|e| e < 1e-4), "{:?}", row.max_rel_err);
 }
 
 #[test]

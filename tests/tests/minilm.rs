@@ -200,7 +200,7 @@ fn loading_names_missing_and_mis_shaped_keys() {
 }
 
 #[test]
-fn compiled_embeddings_are_the_eager_ones() {
+fn compiled_embeddings_match_the_eager_ones() {
     require_model_files();
     let encoder = encoder();
     let reference = reference();
@@ -210,7 +210,11 @@ fn compiled_embeddings_are_the_eager_ones() {
     let eager = encoder.encode(&ids, &mask);
     for _ in 0..2 {
         let got = compiled.call((ids.clone(), mask.clone()));
-        assert_eq!(got.to_vec::<f32>(), eager.to_vec::<f32>());
+        // Generated kernels round differently in the last bits (fma, summation order,
+        // their own exp/erf polynomials).
+        for (i, (a, b)) in got.to_vec::<f32>().iter().zip(eager.to_vec::<f32>()).enumerate() {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "element {i}: {a} compiled, {b} eager");
+        }
     }
     let report = ignis::explain(&compiled, (ids.clone(), mask.clone()));
     assert_eq!(report.break_count(), 0, "{report}");
