@@ -14,7 +14,7 @@ use super::fold;
 use super::language::{Constant, TensorLang, Term};
 use egg::{Analysis, DidMerge, Id, Language};
 use ignis_ir::infer::{check, infer_result};
-use ignis_ir::{Scalar, ValueType};
+use ignis_ir::{InferError, Op, Scalar, ValueType};
 
 pub type EGraph = egg::EGraph<TensorLang, TensorAnalysis>;
 
@@ -80,16 +80,24 @@ pub fn node_data<'a>(
                 types.push(ty);
                 operands.push((ty, data.splat()));
             }
-            let ty = match declared {
-                Some(ty) => {
-                    check(&op, &types, result, &ty).map_err(|e| e.to_string())?;
-                    ty
-                }
-                None => infer_result(&op, &types, result).map_err(|e| e.to_string())?,
-            };
+            let ty = result_type(&op, &types, result, declared).map_err(|e| e.to_string())?;
             let splat = fold::fold(&op, &operands, &ty);
             Ok(ClassData::Tensor { ty, splat })
         }
+    }
+}
+
+/// The type of result `result` of `op` over inputs of `types`: `declared`, checked, for ops
+/// that state their type, else the inferred one.
+pub fn result_type(
+    op: &Op,
+    types: &[&ValueType],
+    result: usize,
+    declared: Option<ValueType>,
+) -> Result<ValueType, InferError> {
+    match declared {
+        Some(ty) => check(op, types, result, &ty).map(|()| ty),
+        None => infer_result(op, types, result),
     }
 }
 

@@ -8,10 +8,9 @@
 //! the result reads like the dump of the input.
 
 use super::RewriteError;
-use super::analysis::{EGraph, TensorAnalysis};
+use super::analysis::{EGraph, TensorAnalysis, result_type};
 use super::language::{TensorLang, Term};
 use egg::{Id, Language};
-use ignis_ir::infer::{check, infer_result};
 use ignis_ir::{Graph, Node, NodeId, Op, Value, ValueDef, ValueType};
 use std::collections::{HashMap, HashSet};
 
@@ -186,14 +185,7 @@ fn build_node(
         .map(|&id| value_of(id).ok_or_else(|| RewriteError::Rebuild(format!("{node}: an operand was not built"))))
         .collect::<Result<_, _>>()?;
     let types: Vec<&ValueType> = inputs.iter().filter_map(|&v| graph.value_type(v)).collect();
-    let fail = |e: ignis_ir::InferError| RewriteError::Rebuild(format!("{node}: {e}"));
-    let ty = match declared {
-        Some(ty) => {
-            check(&op, &types, result, &ty).map_err(fail)?;
-            ty
-        }
-        None => infer_result(&op, &types, result).map_err(fail)?,
-    };
+    let ty = result_type(&op, &types, result, declared).map_err(|e| RewriteError::Rebuild(format!("{node}: {e}")))?;
     let node = Node { op, inputs, result, ty };
     if let Some(&value) = built.get(&node) {
         return Ok(value);

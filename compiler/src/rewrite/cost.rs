@@ -15,9 +15,8 @@
 //! each node once, and keeps the input when that is not cheaper.
 
 use super::analysis::{ClassData, EGraph};
-use super::attribute::Attribute;
-use super::language::TensorLang;
-use egg::{EClass, Id, Language};
+use super::language::{TensorLang, Term};
+use egg::{EClass, Language};
 use ignis_ir::{BinaryOp, Dim, Graph, Op, UnaryOp, ValueType};
 
 /// The cost of one flop in bytes: machines move about one byte per several flops.
@@ -36,7 +35,6 @@ pub const SYMBOLIC_DIM: usize = 64;
 /// How a node spends its time.
 #[derive(Copy, Clone, Debug, PartialEq)]
 enum Work {
-    Free,
     View,
     Splat,
     Elementwise { flops_per_element: f64 },
@@ -103,7 +101,6 @@ fn work_of_op(op: &Op) -> Work {
 fn local_cost(work: Work, output: &ValueType, inputs: &[&ValueType]) -> f64 {
     let moved = || bytes(output) + inputs.iter().map(|t| bytes(t)).sum::<f64>();
     match work {
-        Work::Free => 0.0,
         Work::View => VIEW_COST,
         Work::Splat => CONSTANT_COST,
         Work::Elementwise { flops_per_element } => moved() + FLOP_WEIGHT * flops_per_element * elements(output),
@@ -135,34 +132,13 @@ pub fn graph_cost(graph: &Graph) -> f64 {
 
 /// The cost of `node`, one of the nodes of `class`, not counting its operands.
 pub fn node_cost(egraph: &EGraph, class: &EClass<TensorLang, ClassData>, node: &TensorLang) -> f64 {
-    let work = work_of_node(egraph, node);
-    if work == Work::Free {
+    let Ok(Term::Op { op, .. }) = node.term(|id| egraph[id].data.attribute()) else {
+        // Parameters and attributes cost nothing (a node that does not type never comes here).
         return 0.0;
-    }
+    };
     let Some(output) = class.data.ty() else { return f64::INFINITY };
     let inputs: Vec<&ValueType> = node.children().iter().filter_map(|&c| egraph[c].data.ty()).collect();
-    local_cost(work, output, &inputs)
-}
-
-fn work_of_node(egraph: &EGraph, node: &TensorLang) -> Work {
-    let attribute = |id: Id| egraph[id].data.attribute();
-    match node {
-        TensorLang::Param(_) | TensorLang::Attr(_) => Work::Free,
-        TensorLang::Const(_) => Work::Splat,
-        TensorLang::Reshape(_) | TensorLang::Permute(_) | TensorLang::Expand(_) | TensorLang::Slice(_) => Work::View,
-        TensorLang::Unary([kind, _]) => match attribute(*kind) {
-            Some(Attribute::Unary(u)) => Work::Elementwise { flops_per_element: unary_flops(u) },
-            _ => Work::Elementwise { flops_per_element: 1.0 },
-        },
-        TensorLang::Binary([kind, _, _]) => match attribute(*kind) {
-            Some(Attribute::Binary(b)) => Work::Elementwise { flops_per_element: binary_flops(*b) },
-            _ => Work::Elementwise { flops_per_element: 1.0 },
-        },
-        TensorLang::Where(_) | TensorLang::Cast(_) => Work::Elementwise { flops_per_element: 1.0 },
-        TensorLang::Reduce(_) => Work::Reduce,
-        TensorLang::Matmul(_) => Work::Matmul,
-        TensorLang::Opaque(opaque, _) => work_of_op(&opaque.op),
-    }
+    local_cost(work_of_op(&op), output, &inputs)
 }
 
 #[cfg(test)]
