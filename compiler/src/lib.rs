@@ -1,9 +1,12 @@
 //! ignis-compiler: graph passes from a captured graph to a runnable program.
 //!
-//! `partition` splits a joint forward+backward graph into two programs. Decomposition,
-//! e-graph rewriting, fusion, scheduling and memory planning arrive with the optimizing
-//! compiler. This crate never knows about the user-facing `Tensor` or the autograd tape.
+//! `rewrite` simplifies a graph in an e-graph (egg) under a cost model of bytes and flops;
+//! `partition` splits a joint forward+backward graph into two programs; `schedule` fuses a
+//! graph into kernels with a memory plan; `native` generates their code and assembles a
+//! runtime program. This crate never knows about the user-facing `Tensor` or the autograd
+//! tape.
 
-pub mod partition;
 pub mod native;
+pub mod partition;
+pub mod rewrite;
 pub mod schedule;
