@@ -115,7 +115,13 @@ fn compiled_workloads_give_the_eager_results() {
         let mut compiled = workload.prepare(Mode::Compiled).expect("runs compiled");
         for _ in 0..2 {
             let (e, c) = ((eager.call)(), (compiled.call)());
-            assert_eq!(ignis_bench::max_relative_error(&[c], &[e]), 0.0, "{}", workload.name());
+            // Generated kernels differ from the eager ones in the last bits (fma, summation
+            // order, polynomial tanh/erf): compared relative to max(|eager|, 1) so that
+            // elements near zero do not turn rounding into large relative errors.
+            let (c, e) = (c.to_vec::<f32>(), e.to_vec::<f32>());
+            for (i, (a, b)) in c.iter().zip(&e).enumerate() {
+                assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{}: element {i}: {a} vs {b}", workload.name());
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! From a graph to a runnable native program: schedule it, generate every kernel with
 //! Cranelift (through the kernel cache), and assemble a `runtime::program::Program`.
 
+use crate::rewrite::{self, RewriteBudget};
 use crate::schedule::{self, ScheduledStep};
 use ignis_ir::Graph;
 use ignis_ir::kernel::Kernel;
@@ -22,6 +23,10 @@ pub struct NativeReport {
     pub fusion_log: Vec<String>,
     /// Nodes run through the eager kernels.
     pub eager_nodes: usize,
+    /// The graph after the e-graph rewrite (what was scheduled).
+    pub optimized: String,
+    /// How the rewrite went: stop reason, sizes, cost before and after, rules applied.
+    pub rewrite: String,
 }
 
 impl NativeReport {
@@ -32,9 +37,37 @@ impl NativeReport {
 
 /// Compiles `graph` for inputs with `param_layouts`; an error names what could not be
 /// compiled (the caller runs the graph on the interpreter instead).
-pub fn compile(graph: &Graph, param_layouts: Vec<Layout>) -> Result<(Program, NativeReport), String> {
+pub fn compile(
+    graph: &Graph,
+    param_layouts: Vec<Layout>,
+    budget: Option<RewriteBudget>,
+) -> Result<(Program, NativeReport), String> {
+    let (optimized, rewrite_log) = match budget.map(|b| rewrite::rewrite(graph, b)) {
+        Some(Ok((g, r))) => {
+            let applied: Vec<String> = r.rules_applied.iter().map(|(name, n)| format!("{name} x{n}")).collect();
+            let log = format!(
+                "stop: {}, {} iterations, {} e-nodes in {} classes, cost {:.0} -> {:.0}; rules: {}",
+                r.stop_reason,
+                r.iterations,
+                r.egraph_nodes,
+                r.egraph_classes,
+                r.cost_before,
+                r.cost_after,
+                if applied.is_empty() { "none".to_string() } else { applied.join(", ") }
+            );
+            (g, log)
+        }
+        Some(Err(e)) => (graph.clone(), format!("rewrite failed, the captured graph is scheduled as is: {e}")),
+        None => (graph.clone(), "rewrite off".to_string()),
+    };
+    let graph = &optimized;
     let schedule = schedule::schedule(graph, param_layouts)?;
-    let mut report = NativeReport { fusion_log: schedule.log.clone(), ..Default::default() };
+    let mut report = NativeReport {
+        fusion_log: schedule.log.clone(),
+        optimized: graph.to_string(),
+        rewrite: rewrite_log,
+        ..Default::default()
+    };
     let mut steps = Vec::new();
     for step in schedule.steps {
         match step {

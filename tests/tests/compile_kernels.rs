@@ -114,3 +114,25 @@ fn transposed_and_sliced_inputs_are_read_in_place() {
     assert_eq!(stats.native_fallbacks, 0);
     assert_eq!(stats.kernels, 1);
 }
+
+#[test]
+fn dumps_show_the_optimized_graph_the_kernels_and_their_cranelift_ir() {
+    let dir = std::env::temp_dir().join(format!("ignis-kernel-dumps-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let x = randn(&[8, 16], 14);
+    let options = CompileOptions::default().strict(true).dump_dir(&dir).name("dumped");
+    let compiled = compile_with(|x: Tensor| x.mul_scalar(1.0).softmax(-1), options);
+    no_grad(|| compiled.call(x));
+    let read = |suffix: &str| {
+        let path = dir.join(format!("dumped_000.captured.{suffix}"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let optimized = read("optimized.txt");
+    assert!(optimized.contains("softmax") && !optimized.contains("mul"), "x * 1 is rewritten away:\n{optimized}");
+    let kernels = read("kernels.txt");
+    assert!(kernels.contains("reduce max") && kernels.contains("reduce sum"), "{kernels}");
+    let clif = read("clif");
+    assert!(clif.contains("function") && clif.contains("f32x4"), "{clif}");
+    read("fusion.txt");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -33,6 +33,8 @@ pub(crate) struct NativeSettings {
     /// Directory and file stem of this program's dumps.
     pub(crate) dump: Option<(PathBuf, String)>,
     pub(crate) name: String,
+    /// The e-graph rewrite's budget.
+    pub(crate) rewrite: Option<ignis_compiler::rewrite::RewriteBudget>,
 }
 
 /// One input layout's native program; `None` when compilation failed.
@@ -98,7 +100,7 @@ impl SegmentProgram {
         }
         let layouts: Vec<Layout> = params.iter().map(|(_, l)| l.clone()).collect();
         let graph = self.interpreter.graph();
-        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| native::compile(graph, layouts)))
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| native::compile(graph, layouts, self.settings.rewrite)))
             .unwrap_or_else(|panic| Err(format!("the compiler panicked: {}", panic_message(&panic))));
         let program = match compiled {
             Ok((program, report)) => {
@@ -130,8 +132,10 @@ impl SegmentProgram {
                 report.fusion_log.join("\n")
             )
         });
+        logs::log(Topic::Opt, || format!("{name}: {}\n{}", report.rewrite, report.optimized));
         logs::log(Topic::Kernels, || format!("{name}:\n{}", report.kernels.join("\n")));
         if let Some((dir, stem)) = &self.settings.dump {
+            logs::write_dump(dir, &format!("{stem}.optimized.txt"), &report.optimized);
             logs::write_dump(dir, &format!("{stem}.kernels.txt"), &report.kernels.join("\n\n"));
             logs::write_dump(dir, &format!("{stem}.clif"), &report.clif.join("\n"));
             logs::write_dump(dir, &format!("{stem}.fusion.txt"), &report.fusion_log.join("\n"));

@@ -1,10 +1,10 @@
 //! `IGNIS_LOGS` topics and `IGNIS_DUMP_DIR` files.
 //!
-//! `IGNIS_LOGS=recompiles,graph,guards,breaks,fusion,kernels,codegen` (or `all`) prints those
+//! `IGNIS_LOGS=recompiles,graph,guards,breaks,opt,fusion,kernels,codegen` (or `all`) prints those
 //! events to stderr
 //! and as `tracing` events; `IGNIS_DUMP_DIR=DIR` writes every compiled program's graph as
-//! text and DOT (captured, or joint, forward and backward), its kernels' IR and Cranelift
-//! IR (`.kernels.txt`, `.clif`), and appends each new cache
+//! text and DOT (captured, or joint, forward and backward), the optimized graph, its
+//! kernels' IR and Cranelift IR (`.optimized.txt`, `.kernels.txt`, `.clif`), and appends each new cache
 //! entry's guards and each trace's graph breaks to `NAME.guards.txt` and `NAME.breaks.txt`.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ pub enum Topic {
     Graph,
     Guards,
     Breaks,
+    /// The e-graph rewrite: stop reason, rules applied, the optimized graph.
+    Opt,
     /// Fusions refused and nodes left to the eager kernels.
     Fusion,
     /// The kernel IR of every generated kernel.
@@ -32,6 +34,7 @@ impl Topic {
             Topic::Graph => "graph",
             Topic::Guards => "guards",
             Topic::Breaks => "breaks",
+            Topic::Opt => "opt",
             Topic::Fusion => "fusion",
             Topic::Kernels => "kernels",
             Topic::Codegen => "codegen",

@@ -117,6 +117,11 @@ impl FunctionShared {
             strict: self.options.strict,
             dump: logs::dump_dir(self.options.dump_dir.as_deref()).map(|d| (d, format!("{}_{index:03}.{kind}", self.name))),
             name: format!("{}_{index:03}", self.name),
+            rewrite: Some(ignis_compiler::rewrite::RewriteBudget {
+                nodes: self.options.egraph.nodes,
+                iterations: self.options.egraph.iterations,
+                time_ms: self.options.egraph.time_ms,
+            }),
         };
         let program = Arc::new(SegmentProgram::compile(graph.clone(), self.options.backend, settings));
         bucket.push(program.clone());
