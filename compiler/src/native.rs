@@ -84,7 +84,12 @@ pub fn compile(
                     .iter()
                     .map(|&n| {
                         let ty = &graph.node(n).ty;
-                        KernelOutput { node: n, dtype: ty.dtype, shape: concrete_shape(ty), slot: schedule.slot_of[n.index()] }
+                        KernelOutput {
+                            node: n,
+                            dtype: ty.dtype,
+                            shape: concrete_shape(ty),
+                            slot: schedule.slot_of[n.index()],
+                        }
                     })
                     .collect();
                 let kernel = NativeKernel {

@@ -309,7 +309,14 @@ impl KernelBuilder {
             .collect()
     }
 
-    fn input_expr(&mut self, cx: &Context, n: NodeId, i: usize, mapping: &[Coord], inner: usize) -> Result<ExprId, String> {
+    fn input_expr(
+        &mut self,
+        cx: &Context,
+        n: NodeId,
+        i: usize,
+        mapping: &[Coord],
+        inner: usize,
+    ) -> Result<ExprId, String> {
         let node = cx.graph.node(n);
         let shape = concrete_shape(&node.ty);
         let u = node.inputs[i];

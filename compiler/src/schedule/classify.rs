@@ -28,7 +28,10 @@ fn float_dtype(d: DType) -> bool {
 pub fn classify(graph: &Graph, node: &Node) -> Class {
     let input = |i: usize| graph.value_type(node.inputs[i]).expect("inputs are defined");
     let any_zero = node.ty.shape.iter().any(|d| d.known() == Some(0))
-        || node.inputs.iter().any(|&v| graph.value_type(v).is_some_and(|t| t.shape.iter().any(|d| d.known() == Some(0))));
+        || node
+            .inputs
+            .iter()
+            .any(|&v| graph.value_type(v).is_some_and(|t| t.shape.iter().any(|d| d.known() == Some(0))));
     if matches!(node.op, Op::Reshape { .. } | Op::Permute { .. } | Op::Expand { .. } | Op::Slice { .. }) {
         return Class::View;
     }
@@ -92,7 +95,9 @@ pub fn classify(graph: &Graph, node: &Node) -> Class {
         Op::Softmax { dim } | Op::LogSoftmax { dim } if float_dtype(input(0).dtype) => {
             Class::Reduction { axes: vec![*dim] }
         }
-        Op::LayerNorm { axes, .. } | Op::RmsNorm { axes, .. } if node.inputs.iter().all(|&v| float_dtype(graph.value_type(v).unwrap().dtype)) => {
+        Op::LayerNorm { axes, .. } | Op::RmsNorm { axes, .. }
+            if node.inputs.iter().all(|&v| float_dtype(graph.value_type(v).unwrap().dtype)) =>
+        {
             let rank = input(0).rank();
             Class::Reduction { axes: (rank - axes..rank).collect() }
         }

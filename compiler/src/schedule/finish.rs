@@ -3,8 +3,8 @@
 //! one long loop would leave the other threads idle), and size the parallel grain.
 
 use super::build::{KernelBuilder, Space};
-use ignis_ir::{Graph, NodeId, Value};
 use ignis_ir::kernel::{Access, Expr, Index, Kernel, StageKind, Store};
+use ignis_ir::{Graph, NodeId, Value};
 
 /// Work (inner iterations) a parallel task should get at least.
 const TASK_WORK: usize = 16 * 1024;
@@ -116,7 +116,8 @@ fn collapse_inner(kernel: &mut Kernel) {
             return;
         };
         let extent = extents[d + 1] as i64;
-        let mergeable = indices(kernel).iter().filter(|i| i.inner.len() == rank).all(|i| i.inner[d] == i.inner[d + 1] * extent);
+        let mergeable =
+            indices(kernel).iter().filter(|i| i.inner.len() == rank).all(|i| i.inner[d] == i.inner[d + 1] * extent);
         if mergeable {
             for s in kernel.stages.iter_mut().filter(|s| s.inner.len() == rank) {
                 s.inner[d] *= s.inner[d + 1];

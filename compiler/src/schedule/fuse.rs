@@ -69,7 +69,11 @@ fn inline_cost(graph: &Graph, classes: &[Class], i: usize, stored: &[bool]) -> u
 }
 
 /// The kernels and eager nodes of a graph, in execution order.
-pub fn group(graph: &Graph, cx_parts: (&[Class], &super::layouts::Layouts, &[bool]), log: &mut Vec<String>) -> Result<Vec<Planned>, String> {
+pub fn group(
+    graph: &Graph,
+    cx_parts: (&[Class], &super::layouts::Layouts, &[bool]),
+    log: &mut Vec<String>,
+) -> Result<Vec<Planned>, String> {
     let (classes, layouts, materialized) = cx_parts;
     let mut planned: Vec<Planned> = Vec::new();
     let mut produced_at: Vec<Option<usize>> = vec![None; graph.nodes.len()];
@@ -106,7 +110,9 @@ pub fn group(graph: &Graph, cx_parts: (&[Class], &super::layouts::Layouts, &[boo
                     joined = Some((k, trial));
                     break;
                 }
-                Err(why) => log.push(format!("{id} = {} not fused into {}: {why}", node.op.name(), builder.kernel.name)),
+                Err(why) => {
+                    log.push(format!("{id} = {} not fused into {}: {why}", node.op.name(), builder.kernel.name))
+                }
             }
         }
         let k = match joined {
@@ -116,9 +122,10 @@ pub fn group(graph: &Graph, cx_parts: (&[Class], &super::layouts::Layouts, &[boo
             }
             None => {
                 let space = match &classes[i] {
-                    Class::Reduction { axes } => {
-                        Space::Reduction { shape: concrete_shape(graph.value_type(node.inputs[0]).unwrap()), axes: axes.clone() }
-                    }
+                    Class::Reduction { axes } => Space::Reduction {
+                        shape: concrete_shape(graph.value_type(node.inputs[0]).unwrap()),
+                        axes: axes.clone(),
+                    },
                     _ => Space::Pointwise(concrete_shape(&node.ty)),
                 };
                 let name = format!("k{}_{}", planned.len(), node.op.name());
@@ -130,11 +137,43 @@ pub fn group(graph: &Graph, cx_parts: (&[Class], &super::layouts::Layouts, &[boo
         };
         produced_at[i] = Some(k);
     }
+    for p in planned.iter_mut() {
+        if let Planned::Kernel(b) = p
+            && let Some(n) = lone_composite(graph, classes, materialized, b)
+        {
+            log.push(format!(
+                "{n} = {}: nothing fused with it; its hand-written kernel (16-lane AVX-512) beats a \
+                 generated one (4 lanes)",
+                graph.node(n).op.name()
+            ));
+            *p = Planned::Node(n);
+        }
+    }
     Ok(planned)
 }
 
+/// A kernel that is one softmax or normalization reading buffers only: the eager kernel
+/// does the same memory traffic with wider vectors.
+fn lone_composite(graph: &Graph, classes: &[Class], materialized: &[bool], b: &KernelBuilder) -> Option<NodeId> {
+    let [n] = b.members.as_slice() else { return None };
+    let node = graph.node(*n);
+    let composite =
+        matches!(node.op, Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::LayerNorm { .. } | Op::RmsNorm { .. });
+    let reads_buffers = node.inputs.iter().all(|v| match v.node() {
+        Some(p) => !(classes[p.index()] == Class::Pointwise && !materialized[p.index()]),
+        None => true,
+    });
+    (composite && reads_buffers).then_some(*n)
+}
+
 /// Kernels holding a node whose value `id` reads, directly or through inlined nodes.
-fn producer_kernels(graph: &Graph, classes: &[Class], materialized: &[bool], planned: &[Planned], id: NodeId) -> Vec<usize> {
+fn producer_kernels(
+    graph: &Graph,
+    classes: &[Class],
+    materialized: &[bool],
+    planned: &[Planned],
+    id: NodeId,
+) -> Vec<usize> {
     let mut sources = Vec::new();
     let mut stack: Vec<NodeId> = graph.node(id).inputs.iter().filter_map(|v| v.node()).collect();
     let mut seen = std::collections::HashSet::new();

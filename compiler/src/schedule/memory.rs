@@ -47,7 +47,8 @@ pub fn plan(
             }
         }
     }
-    let mut candidates: Vec<usize> = (0..n).filter(|&i| kernel_outputs[i] && !pinned[i] && defined_at[i].is_some()).collect();
+    let mut candidates: Vec<usize> =
+        (0..n).filter(|&i| kernel_outputs[i] && !pinned[i] && defined_at[i].is_some()).collect();
     candidates.sort_by_key(|&i| defined_at[i]);
     // Per slot: dtype, element count, and the last step of its current holder.
     let mut slots: Vec<(ignis_ir::DType, usize, usize)> = Vec::new();

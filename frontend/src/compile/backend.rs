@@ -100,8 +100,10 @@ impl SegmentProgram {
         }
         let layouts: Vec<Layout> = params.iter().map(|(_, l)| l.clone()).collect();
         let graph = self.interpreter.graph();
-        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| native::compile(graph, layouts, self.settings.rewrite)))
-            .unwrap_or_else(|panic| Err(format!("the compiler panicked: {}", panic_message(&panic))));
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            native::compile(graph, layouts, self.settings.rewrite)
+        }))
+        .unwrap_or_else(|panic| Err(format!("the compiler panicked: {}", panic_message(&panic))));
         let program = match compiled {
             Ok((program, report)) => {
                 self.log_report(&report);

@@ -115,7 +115,8 @@ impl FunctionShared {
         self.dump(index, kind, graph);
         let settings = NativeSettings {
             strict: self.options.strict,
-            dump: logs::dump_dir(self.options.dump_dir.as_deref()).map(|d| (d, format!("{}_{index:03}.{kind}", self.name))),
+            dump: logs::dump_dir(self.options.dump_dir.as_deref())
+                .map(|d| (d, format!("{}_{index:03}.{kind}", self.name))),
             name: format!("{}_{index:03}", self.name),
             rewrite: Some(ignis_compiler::rewrite::RewriteBudget {
                 nodes: self.options.egraph.nodes,

@@ -107,7 +107,10 @@ impl Combine {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
     /// An element of a buffer parameter, converted to the kernel's compute type.
-    Load { buffer: usize, index: Index },
+    Load {
+        buffer: usize,
+        index: Index,
+    },
     Const(f32),
     /// A boolean constant.
     Flag(bool),
@@ -165,7 +168,10 @@ pub struct Store {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum StageKind {
     /// Combines `value` over the inner space into one value per outer point.
-    Reduce { combine: Combine, value: ExprId },
+    Reduce {
+        combine: Combine,
+        value: ExprId,
+    },
     Store(Vec<Store>),
 }
 

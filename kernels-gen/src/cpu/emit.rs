@@ -5,21 +5,24 @@
 //! the stages in order. A stage computes its loop-invariant expressions once, then runs its
 //! inner loops; the innermost one processes two `f32x4` vectors per iteration when every
 //! access that moves with it is contiguous `f32` (or fixed), followed by a scalar tail.
-//! Reductions keep two vector accumulators and fold them with the tail's scalar one.
+//! Reductions keep four vector accumulators and fold them with the tail's scalar one.
 
 use super::jit::CodegenError;
 use super::loops::counted;
 use super::ops::{self, Lanes};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_codegen::ir::{Function, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use ignis_ir::DType;
 use ignis_ir::kernel::{Combine, Expr, ExprId, Index, Kernel, Stage, StageKind};
 use std::collections::HashMap;
 
-/// Elements the vector loop handles per iteration (two `f32x4`).
-const UNROLL: i64 = 8;
+/// Vectors the inner loop handles per iteration: independent chains that hide the latency
+/// of long polynomial evaluations.
+const VECTORS: i64 = 4;
+/// Elements per iteration of the vector loop.
+const UNROLL: i64 = 4 * VECTORS;
 
 pub(crate) fn define(
     kernel: &Kernel,
@@ -72,6 +75,12 @@ fn check(kernel: &Kernel) -> Result<(), CodegenError> {
         }
     }
     Ok(())
+}
+
+/// Buffer elements never trap (the runtime sized the buffers) but a vector of four need
+/// not be 16-byte aligned (rows start anywhere), so the flags never promise alignment.
+fn element_access() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
 }
 
 fn element_size(dtype: DType) -> i64 {
@@ -196,20 +205,20 @@ impl Emitter<'_> {
             let init: Vec<Value> = match reduce {
                 Some((combine, _)) => {
                     let v = Lanes::Four.f32(b, combine.identity());
-                    vec![v, v]
+                    vec![v; VECTORS as usize]
                 }
                 None => vec![],
             };
             let (next, vaccs) = counted(b, zero, extent, UNROLL, &init, |b, iv, carried| {
                 let mut updated = Vec::new();
-                for half in 0..2 {
-                    let at = b.ins().iadd_imm_s(iv, half * 4);
+                for part in 0..VECTORS {
+                    let at = b.ins().iadd_imm_s(iv, part * 4);
                     let point = Point { lanes: Lanes::Four, innermost: Some(at), bases: &bases };
                     let mut memo = HashMap::new();
                     match reduce {
                         Some((combine, value)) => {
                             let v = self.expr(b, value, &point, &mut memo, invariant);
-                            updated.push(combine_values(b, combine, carried[half as usize], v));
+                            updated.push(combine_values(b, combine, carried[part as usize], v));
                         }
                         None => self.stores(b, stage, &point, &mut memo, invariant),
                     }
@@ -218,7 +227,7 @@ impl Emitter<'_> {
             });
             start = next;
             if let Some((combine, _)) = reduce {
-                let both = combine_values(b, combine, vaccs[0], vaccs[1]);
+                let both = vaccs[1..].iter().fold(vaccs[0], |a, &v| combine_values(b, combine, a, v));
                 for lane in 0..4u8 {
                     let x = b.ins().extractlane(both, lane);
                     acc = combine_values(b, combine, acc, x);
@@ -256,7 +265,7 @@ impl Emitter<'_> {
             let value = self.expr(b, store.value, point, memo, invariant);
             let dtype = self.kernel.buffers[store.buffer].dtype;
             let address = self.address(b, store.buffer, &store.index, point);
-            let flags = MemFlagsData::trusted();
+            let flags = element_access();
             match dtype {
                 DType::F32 => {
                     b.ins().store(flags, value, address, 0);
@@ -362,9 +371,9 @@ impl Emitter<'_> {
             _ => true,
         });
         let stores_ok = match &stage.kind {
-            StageKind::Store(stores) => stores
-                .iter()
-                .all(|s| s.index.innermost() == 1 && self.kernel.buffers[s.buffer].dtype == DType::F32),
+            StageKind::Store(stores) => {
+                stores.iter().all(|s| s.index.innermost() == 1 && self.kernel.buffers[s.buffer].dtype == DType::F32)
+            }
             StageKind::Reduce { .. } => true,
         };
         loads_ok && stores_ok && *stage.inner.last().unwrap_or(&0) >= UNROLL as usize
@@ -428,7 +437,7 @@ impl Emitter<'_> {
     fn load(&mut self, b: &mut FunctionBuilder, buffer: usize, index: &Index, point: &Point) -> Value {
         let dtype = self.kernel.buffers[buffer].dtype;
         let address = self.address(b, buffer, index, point);
-        let flags = MemFlagsData::trusted();
+        let flags = element_access();
         let moves = point.innermost.is_some() && index.innermost() != 0;
         if point.lanes == Lanes::Four && moves {
             debug_assert_eq!(dtype, DType::F32, "vector loads are f32");

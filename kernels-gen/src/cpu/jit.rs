@@ -59,7 +59,9 @@ fn host_isa() -> Result<OwnedTargetIsa, CodegenError> {
     ISA.get_or_init(|| {
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
-        flags.set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }).map_err(|e| e.to_string())?;
+        flags
+            .set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })
+            .map_err(|e| e.to_string())?;
         let isa = cranelift_native::builder().map_err(|e| e.to_string())?;
         isa.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
     })
@@ -87,10 +89,9 @@ pub fn compile_kernel(kernel: &Kernel) -> Result<CompiledKernel, CodegenError> {
 
     let mut context = module.make_context();
     context.func = function;
-    module.define_function(id, &mut context).map_err(|e| CodegenError::Cranelift {
-        kernel: kernel.name.clone(),
-        message: format!("{e:?}"),
-    })?;
+    module
+        .define_function(id, &mut context)
+        .map_err(|e| CodegenError::Cranelift { kernel: kernel.name.clone(), message: format!("{e:?}") })?;
     module
         .finalize_definitions()
         .map_err(|e| CodegenError::Cranelift { kernel: kernel.name.clone(), message: e.to_string() })?;

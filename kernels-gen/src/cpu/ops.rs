@@ -3,9 +3,9 @@
 //! types `fcmp` gives. Semantics follow the eager kernels (NaN handling included).
 
 use super::math::{self, MathFn};
+use cranelift_codegen::ir::Endianness;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
-use cranelift_codegen::ir::Endianness;
 use cranelift_frontend::FunctionBuilder;
 use ignis_ir::{BinaryOp, UnaryOp};
 
@@ -143,18 +143,18 @@ pub(crate) fn unary(b: &mut FunctionBuilder, lanes: Lanes, op: &UnaryOp, x: Valu
             b.ins().fmul(hx, sum)
         }
         GeluTanh => {
-            let k = lanes.f32(b, 0.797_884_6);
+            // 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)): one exp and one division instead of
+            // tanh's polynomial, exponential and selects.
+            let k = lanes.f32(b, -2.0 * 0.797_884_6);
             let c = lanes.f32(b, 0.044_715);
             let x2 = b.ins().fmul(x, x);
             let x3 = b.ins().fmul(x2, x);
             let inner = b.ins().fma(c, x3, x);
             let arg = b.ins().fmul(k, inner);
-            let t = math::emit(b, MathFn::Tanh, arg);
+            let e = math::emit(b, MathFn::Exp, arg);
             let one = lanes.f32(b, 1.0);
-            let half = lanes.f32(b, 0.5);
-            let sum = b.ins().fadd(one, t);
-            let hx = b.ins().fmul(half, x);
-            b.ins().fmul(hx, sum)
+            let denominator = b.ins().fadd(one, e);
+            b.ins().fdiv(x, denominator)
         }
         Silu => {
             let s = math::emit(b, MathFn::Sigmoid, x);

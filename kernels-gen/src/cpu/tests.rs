@@ -41,7 +41,8 @@ fn softmax_kernel(rows: usize, cols: usize) -> Kernel {
     let out = k.push(Expr::Binary(BinaryOp::Div, exp, sum));
     k.stages.push(Stage { inner: vec![cols], kind: StageKind::Reduce { combine: Combine::Max, value: load } });
     k.stages.push(Stage { inner: vec![cols], kind: StageKind::Reduce { combine: Combine::Sum, value: exp } });
-    k.stages.push(Stage { inner: vec![cols], kind: StageKind::Store(vec![Store { buffer: y, index: row, value: out }]) });
+    k.stages
+        .push(Stage { inner: vec![cols], kind: StageKind::Store(vec![Store { buffer: y, index: row, value: out }]) });
     k
 }
 
