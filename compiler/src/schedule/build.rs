@@ -443,16 +443,7 @@ impl KernelBuilder {
                 } else {
                     let Op::LayerNorm { eps, .. } = &node.op else { unreachable!() };
                     let variance = self.push(Expr::Binary(BinaryOp::Div, squares, n_const));
-                    let eps = self.constant(eps.to_f64());
-                    let shifted = self.push(Expr::Binary(BinaryOp::Add, variance, eps));
-                    let root = self.unary(UnaryOp::Sqrt, shifted);
-                    let one = self.constant(1.0);
-                    let rstd = self.push(Expr::Binary(BinaryOp::Div, one, root));
-                    let mut y = self.push(Expr::Binary(BinaryOp::Mul, centered, rstd));
-                    if node.inputs.len() > 1 {
-                        let w = self.input_expr(cx, n, 1, &canonical, inner)?;
-                        y = self.push(Expr::Binary(BinaryOp::Mul, y, w));
-                    }
+                    let mut y = self.normalize(cx, n, centered, variance, eps.to_f64())?;
                     if node.inputs.len() > 2 {
                         let b = self.input_expr(cx, n, 2, &canonical, inner)?;
                         y = self.push(Expr::Binary(BinaryOp::Add, y, b));
@@ -465,20 +456,35 @@ impl KernelBuilder {
                 let sum = reduce(self, Combine::Sum, square);
                 let n_const = self.constant(count);
                 let mean = self.push(Expr::Binary(BinaryOp::Div, sum, n_const));
-                let eps = self.constant(eps.to_f64());
-                let shifted = self.push(Expr::Binary(BinaryOp::Add, mean, eps));
-                let root = self.unary(UnaryOp::Sqrt, shifted);
-                let one = self.constant(1.0);
-                let rstd = self.push(Expr::Binary(BinaryOp::Div, one, root));
-                let mut y = self.push(Expr::Binary(BinaryOp::Mul, x, rstd));
-                if node.inputs.len() > 1 {
-                    let w = self.input_expr(cx, n, 1, &canonical, inner)?;
-                    y = self.push(Expr::Binary(BinaryOp::Mul, y, w));
-                }
-                (y, true)
+                (self.normalize(cx, n, x, mean, eps.to_f64())?, true)
             }
             op => return Err(format!("{} is not a fused reduction", op.name())),
         })
+    }
+}
+
+impl KernelBuilder {
+    /// `value / sqrt(spread + eps)`, times the node's weight (input 1) if it has one: the
+    /// normalization layer norm and RMS norm share (`1 / sqrt`, as the eager kernels do).
+    fn normalize(
+        &mut self,
+        cx: &Context,
+        n: NodeId,
+        value: ExprId,
+        spread: ExprId,
+        eps: f64,
+    ) -> Result<ExprId, String> {
+        let eps = self.constant(eps);
+        let shifted = self.push(Expr::Binary(BinaryOp::Add, spread, eps));
+        let root = self.unary(UnaryOp::Sqrt, shifted);
+        let one = self.constant(1.0);
+        let rstd = self.push(Expr::Binary(BinaryOp::Div, one, root));
+        let y = self.push(Expr::Binary(BinaryOp::Mul, value, rstd));
+        if cx.graph.node(n).inputs.len() > 1 {
+            let w = self.input_expr(cx, n, 1, &self.canonical(), self.inner_count())?;
+            return Ok(self.push(Expr::Binary(BinaryOp::Mul, y, w)));
+        }
+        Ok(y)
     }
 }
 

@@ -94,7 +94,7 @@ impl Tensor {
             }
         };
         let (xs, ws) = (Saved::new("LayerNormBackward", &x), weight.map(|w| Saved::new("LayerNormBackward", w)));
-        let (has_bias, lead) = (bias.is_some(), self.rank() - axes.len());
+        let (bias_dtype, lead) = (bias.map(|b| b.dtype()), self.rank() - axes.len());
         record_out("LayerNormBackward", &inputs, out, move |g| {
             let x = xs.get();
             let (mean, rstd) = match &stats {
@@ -122,8 +122,8 @@ impl Tensor {
             if let Some(w) = &ws {
                 grads.push(Some(over_rows(g.mul(&xhat)).to_dtype(w.get().dtype())));
             }
-            if has_bias {
-                grads.push(Some(over_rows(g.clone())));
+            if let Some(dtype) = bias_dtype {
+                grads.push(Some(over_rows(g.clone()).to_dtype(dtype)));
             }
             grads
         })
