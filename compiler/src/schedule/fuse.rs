@@ -13,7 +13,7 @@ use ignis_ir::{Graph, NodeId, Op, UnaryOp, ValueDef};
 use ignis_runtime::interpret::concrete_shape;
 
 pub enum Planned {
-    Kernel(KernelBuilder),
+    Kernel(Box<KernelBuilder>),
     Node(NodeId),
 }
 
@@ -131,7 +131,7 @@ pub fn group(
                 let name = format!("k{}_{}", planned.len(), node.op.name());
                 let mut builder = KernelBuilder::new(name, space, planned.len());
                 builder.add(&cx, id).map_err(|why| format!("{id} = {}: {why}", node.op.name()))?;
-                planned.push(Planned::Kernel(builder));
+                planned.push(Planned::Kernel(Box::new(builder)));
                 planned.len() - 1
             }
         };
@@ -160,7 +160,7 @@ fn lone_composite(graph: &Graph, classes: &[Class], materialized: &[bool], b: &K
     let composite =
         matches!(node.op, Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::LayerNorm { .. } | Op::RmsNorm { .. });
     let reads_buffers = node.inputs.iter().all(|v| match v.node() {
-        Some(p) => !(classes[p.index()] == Class::Pointwise && !materialized[p.index()]),
+        Some(p) => classes[p.index()] != Class::Pointwise || materialized[p.index()],
         None => true,
     });
     (composite && reads_buffers).then_some(*n)

@@ -79,7 +79,7 @@ pub fn schedule(graph: &Graph, param_layouts: Vec<Layout>) -> Result<Schedule, S
     for (k, p) in planned.into_iter().enumerate() {
         steps.push(match p {
             Planned::Node(n) => ScheduledStep::Node(n),
-            Planned::Kernel(b) => ScheduledStep::Kernel(finish::finish(b, graph, |n| needed_outside(n, k))),
+            Planned::Kernel(b) => ScheduledStep::Kernel(finish::finish(*b, graph, |n| needed_outside(n, k))),
         });
     }
 
