@@ -81,11 +81,16 @@ fn for_each_index(kernel: &mut Kernel, mut f: impl FnMut(&mut Index)) {
     }
 }
 
-fn indices(kernel: &Kernel) -> Vec<Index> {
-    let mut all = Vec::new();
-    let mut k = kernel.clone();
-    for_each_index(&mut k, |i| all.push(i.clone()));
-    all
+fn indices(kernel: &Kernel) -> impl Iterator<Item = &Index> {
+    let loads = kernel.exprs.iter().filter_map(|e| match e {
+        Expr::Load { index, .. } => Some(index),
+        _ => None,
+    });
+    let stores = kernel.stages.iter().flat_map(|stage| match &stage.kind {
+        StageKind::Store(list) => list.iter().map(|s| &s.index).collect(),
+        StageKind::Reduce { .. } => Vec::new(),
+    });
+    loads.chain(stores)
 }
 
 /// Merges outer loops `d` and `d + 1` wherever every access steps through them as one.
@@ -93,7 +98,7 @@ fn collapse_outer(kernel: &mut Kernel) {
     let mut d = 0;
     while d + 1 < kernel.outer.len() {
         let extent = kernel.outer[d + 1] as i64;
-        let mergeable = indices(kernel).iter().all(|i| i.outer[d] == i.outer[d + 1] * extent);
+        let mergeable = indices(kernel).all(|i| i.outer[d] == i.outer[d + 1] * extent);
         if mergeable {
             kernel.outer[d] *= kernel.outer[d + 1];
             kernel.outer.remove(d + 1);
@@ -117,7 +122,7 @@ fn collapse_inner(kernel: &mut Kernel) {
         };
         let extent = extents[d + 1] as i64;
         let mergeable =
-            indices(kernel).iter().filter(|i| i.inner.len() == rank).all(|i| i.inner[d] == i.inner[d + 1] * extent);
+            indices(kernel).filter(|i| i.inner.len() == rank).all(|i| i.inner[d] == i.inner[d + 1] * extent);
         if mergeable {
             for s in kernel.stages.iter_mut().filter(|s| s.inner.len() == rank) {
                 s.inner[d] *= s.inner[d + 1];

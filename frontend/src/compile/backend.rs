@@ -92,12 +92,17 @@ impl SegmentProgram {
     }
 
     fn native_for(&self, params: &[(Storage, Layout)]) -> Option<Arc<Program>> {
-        let key: Vec<(Vec<usize>, Vec<isize>)> =
-            params.iter().map(|(_, l)| (l.shape.to_vec(), l.strides.to_vec())).collect();
         let mut variants = self.native.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, found)) = variants.iter().find(|(k, _)| *k == key) {
+        // Compared in place: this runs on every replay, so no key is built to look up.
+        let same_layouts = |key: &[(Vec<usize>, Vec<isize>)]| {
+            key.len() == params.len()
+                && key.iter().zip(params).all(|((shape, strides), (_, l))| *shape == *l.shape && *strides == *l.strides)
+        };
+        if let Some((_, found)) = variants.iter().find(|(k, _)| same_layouts(k)) {
             return found.clone();
         }
+        let key: Vec<(Vec<usize>, Vec<isize>)> =
+            params.iter().map(|(_, l)| (l.shape.to_vec(), l.strides.to_vec())).collect();
         let layouts: Vec<Layout> = params.iter().map(|(_, l)| l.clone()).collect();
         let graph = self.interpreter.graph();
         let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
