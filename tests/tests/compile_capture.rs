@@ -537,3 +537,20 @@ fn an_adam_step_with_a_scheduler_compiled_matches_eager() {
     assert_eq!(stats.replays, 0, "{stats:?}");
     assert!(stats.compiles <= 4, "{stats:?}");
 }
+
+#[test]
+fn a_dead_differentiable_value_does_not_stop_replay() {
+    let compiled = compile(|x: Tensor| {
+        let _ = x.cos();
+        x
+    });
+    let x = ramp(&[3], 1.0).requires_grad_(true);
+    let report = explain(&compiled, x.clone());
+    assert_eq!(report.replayable, Ok(()));
+    for _ in 0..3 {
+        let y = compiled.call(x.clone());
+        assert_eq!(y.to_vec::<f32>(), x.to_vec::<f32>());
+    }
+    let stats = compiled.stats();
+    assert_eq!((stats.traces, stats.replays), (1, 2), "{stats:?}");
+}

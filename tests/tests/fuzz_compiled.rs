@@ -5,28 +5,12 @@
 //! each minimized program; `cargo run --release -p ignis-tests --bin fuzz -- --seed S
 //! --cases 1 --verbose` reruns one seed.
 
-use ignis_tests::fuzz::runner::FailureKind;
 use ignis_tests::fuzz::targets::Target;
-use ignis_tests::fuzz::{FuzzOptions, check_seed, check_seeds};
+use ignis_tests::fuzz::{FuzzOptions, check_seeds};
 use std::ops::Range;
 
-/// Seeds that fail today because of a bug in the library, how, and the bug. The runs below
-/// leave them out; `known_failures_still_fail` checks that they still fail, so that the
-/// fix of the bug brings them back.
-const KNOWN_FAILURES: &[(u64, FailureKind, &str)] = &[(
-    112,
-    FailureKind::NoReplay,
-    "a grad-mode trace whose outputs are all arguments and which computes a dead \
-     differentiable value (`let _ = x.cos(); x`) is not replayable (\"a traced value \
-     escaped\"): every call traces again",
-)];
-
 fn fuzz(seeds: Range<u64>, options: &FuzzOptions) {
-    let mut failures = Vec::new();
-    let known = |seed: &u64| options.target == Target::Compiled && KNOWN_FAILURES.iter().any(|(s, ..)| s == seed);
-    for seed in seeds.clone().filter(|s| !known(s)) {
-        failures.extend(check_seeds(seed..seed + 1, options).0);
-    }
+    let failures = check_seeds(seeds.clone(), options).0;
     let failed: Vec<u64> = failures.iter().map(|f| f.seed).collect();
     let reports: Vec<String> = failures.iter().map(|f| f.report(&options.case.limits)).collect();
     assert!(failed.is_empty(), "seeds {failed:?} of {seeds:?} failed:\n\n{}", reports.join("\n\n"));
@@ -45,20 +29,6 @@ fn compiled_matches_eager_on_seeds_100_to_200() {
 #[test]
 fn compiled_matches_eager_on_seeds_200_to_300() {
     fuzz(200..300, &FuzzOptions::default());
-}
-
-#[test]
-fn known_failures_still_fail() {
-    let options = FuzzOptions { minimize_attempts: 0, ..FuzzOptions::default() };
-    for (seed, kind, bug) in KNOWN_FAILURES {
-        let (_, outcome) = check_seed(*seed, &options);
-        match outcome {
-            Err(failure) => {
-                assert_eq!(failure.failure.kind, *kind, "seed {seed} fails otherwise now: {}", failure.failure)
-            }
-            Ok(_) => panic!("seed {seed} passes now: if this is fixed, remove it from KNOWN_FAILURES: {bug}"),
-        }
-    }
 }
 
 /// The tolerances admit a backend twice as far from the exact result as eager is (eager's

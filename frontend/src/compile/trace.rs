@@ -728,6 +728,12 @@ impl TraceState {
             }
         } else if let Some(node) = &segment.grad_node {
             wire_per_op(node, &handles);
+            // The op nodes now live through the edges that reach them. A value's own
+            // reference to its node would keep the value alive after the user dropped it
+            // (the rule saves the op's output), and a dead value must not become an output.
+            for value in segment.with_op_nodes.iter().filter_map(Weak::upgrade) {
+                value.op_node.lock().unwrap_or_else(|e| e.into_inner()).take();
+            }
         }
         drop(handles);
         if segment.is_empty() {
