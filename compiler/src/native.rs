@@ -5,12 +5,11 @@ use crate::rewrite::{self, RewriteBudget};
 use crate::schedule::{self, ScheduledStep};
 use ignis_ir::Graph;
 use ignis_ir::kernel::Kernel;
-use ignis_kernels_gen::cpu::{CompiledKernel, compile_kernel};
+use ignis_kernels_gen::cpu::{CompiledKernel, compile_kernel_cached};
 use ignis_runtime::Layout;
 use ignis_runtime::interpret::concrete_shape;
 use ignis_runtime::program::{KernelLaunch, KernelOutput, NativeKernel, Program, Step};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 /// What compilation produced besides the program: for logs, dumps and tests.
 #[derive(Clone, Debug, Default)]
@@ -106,18 +105,8 @@ pub fn compile(
     Ok((Program::new(graph.clone(), steps, schedule.slot_of, schedule.slots), report))
 }
 
-/// Generated code by kernel structure (the name left out), shared by every program.
+/// Generated code by kernel structure (the name left out), shared by every program of this
+/// process and kept on disk for the next ones (`ignis_kernels_gen::cpu::KernelCache`).
 fn cached(kernel: &Kernel) -> Result<CompiledKernel, ignis_kernels_gen::cpu::CodegenError> {
-    static CACHE: OnceLock<Mutex<HashMap<Kernel, CompiledKernel>>> = OnceLock::new();
-    let mut key = kernel.clone();
-    key.name = String::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(found) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(found.clone());
-    }
-    let mut anonymous = kernel.clone();
-    anonymous.name = "kernel".into();
-    let code = compile_kernel(&anonymous)?;
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, code.clone());
-    Ok(code)
+    compile_kernel_cached(kernel).map(|(code, _)| code)
 }

@@ -1,5 +1,8 @@
 //! Native CPU code for kernels, through Cranelift.
 
+mod cache;
+#[cfg(test)]
+mod cache_tests;
 mod emit;
 mod jit;
 mod loops;
@@ -8,6 +11,7 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
+pub use cache::{CacheOutcome, CacheStats, DiskCache, Entry, KernelCache, cache_stats, compile_kernel_cached};
 pub use jit::{CodegenError, CompiledKernel, compile_kernel};
 pub use ops::{supports_binary, supports_unary};
 

@@ -4,19 +4,19 @@ use super::compile_kernel;
 use ignis_ir::kernel::{Access, Combine, Expr, Index, Kernel, Stage, StageKind, Store};
 use ignis_ir::{BinaryOp, DType, UnaryOp};
 
-fn run(kernel: &Kernel, buffers: &mut [&mut [u8]]) {
+pub(super) fn run(kernel: &Kernel, buffers: &mut [&mut [u8]]) {
     let code = compile_kernel(kernel).unwrap_or_else(|e| panic!("{e}"));
     let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
     // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).
     unsafe { (code.entry)(table.as_ptr(), 0, kernel.outer_points() as i64) };
 }
 
-fn bytes(v: &mut [f32]) -> &mut [u8] {
+pub(super) fn bytes(v: &mut [f32]) -> &mut [u8] {
     // SAFETY: f32 has no invalid bit patterns and u8 no alignment.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, v.len() * 4) }
 }
 
-fn data(n: usize, seed: u32) -> Vec<f32> {
+pub(super) fn data(n: usize, seed: u32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
     (0..n)
         .map(|_| {
@@ -28,7 +28,7 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-fn softmax_kernel(rows: usize, cols: usize) -> Kernel {
+pub(super) fn softmax_kernel(rows: usize, cols: usize) -> Kernel {
     let mut k = Kernel::new("softmax", vec![rows]);
     let x = k.add_buffer(DType::F32, Access::Read);
     let y = k.add_buffer(DType::F32, Access::Write);
