@@ -6,6 +6,12 @@
 //! inner loops; the innermost one processes two `f32x4` vectors per iteration when every
 //! access that moves with it is contiguous `f32` (or fixed), followed by a scalar tail.
 //! Reductions keep four vector accumulators and fold them with the tail's scalar one.
+//!
+//! Kernels whose inner loops cannot be vectorized but whose accesses are contiguous (or
+//! fixed) along the last outer dim, such as a sum over the leading axis of a matrix, are
+//! vectorized across outer points instead: up to four groups of four consecutive outer
+//! points run together, each lane its own point, with scalar code for the points left
+//! at the end of a row or of the range.
 
 use super::jit::CodegenError;
 use super::loops::counted;
@@ -42,14 +48,16 @@ pub(crate) fn define(
     let buffers = (0..kernel.buffers.len())
         .map(|i| b.ins().load(pointer, MemFlagsData::trusted(), table, (i * 8) as i32))
         .collect();
-    let mut emitter = Emitter { kernel, buffers, stage_results: vec![None; kernel.stages.len()] };
-    counted(&mut b, begin, end, 1, &[], |b, point, _| {
-        let coords = emitter.coordinates(b, point);
-        for (i, stage) in kernel.stages.iter().enumerate() {
-            emitter.stage(b, i, stage, &coords);
+    let mut emitter = Emitter { kernel, buffers, stage_results: vec![Vec::new(); kernel.stages.len()] };
+    match emitter.outer_groups() {
+        Some(parts) => emitter.grouped_points(&mut b, begin, end, parts),
+        None => {
+            counted(&mut b, begin, end, 1, &[], |b, point, _| {
+                emitter.point(b, point, None);
+                vec![]
+            });
         }
-        vec![]
-    });
+    }
     b.ins().return_(&[]);
     b.finalize(target);
     Ok(())
@@ -95,12 +103,15 @@ struct Point<'p> {
     /// Per access (buffer, index), its element offset at the current point of every loop
     /// but the innermost.
     bases: &'p HashMap<(usize, Index), Value>,
+    /// When lanes span outer points: which group of four points past the first.
+    outer_part: Option<usize>,
 }
 
 struct Emitter<'k> {
     kernel: &'k Kernel,
     buffers: Vec<Value>,
-    stage_results: Vec<Option<Value>>,
+    /// Per stage, its result for each group of outer points (one group in scalar code).
+    stage_results: Vec<Vec<Value>>,
 }
 
 impl Emitter<'_> {
@@ -121,52 +132,201 @@ impl Emitter<'_> {
         coords
     }
 
-    fn stage(&mut self, b: &mut FunctionBuilder, index: usize, stage: &Stage, outer: &[Value]) {
-        let roots: Vec<ExprId> = match &stage.kind {
-            StageKind::Reduce { value, .. } => vec![*value],
-            StageKind::Store(stores) => stores.iter().map(|s| s.value).collect(),
-        };
-        let accesses = self.accesses(stage, &roots);
-        let empty = stage.inner.contains(&0);
-        // Values that do not move with the inner loops: once per outer point.
-        let mut invariant = HashMap::new();
-        let outer_bases = self.bases_at(b, &accesses, outer, &[]);
-        let point = Point { lanes: Lanes::One, innermost: None, bases: &outer_bases };
-        if !empty {
+    /// Every stage at the outer point `point`, or at `parts` groups of four points from it.
+    fn point(&mut self, b: &mut FunctionBuilder, point: Value, parts: Option<usize>) {
+        let coords = self.coordinates(b, point);
+        for (i, stage) in self.kernel.stages.iter().enumerate() {
+            self.stage(b, i, stage, &coords, parts);
+        }
+    }
+
+    /// Groups of four outer points per vector when that is how the kernel vectorizes: its
+    /// inner loops cannot run on vectors, every access is contiguous `f32` or fixed along
+    /// the last outer dim, and some stage has inner loops to speed up. Returns how many
+    /// groups run together.
+    fn outer_groups(&self) -> Option<usize> {
+        let last = *self.kernel.outer.last()?;
+        if last < 4 {
+            return None;
+        }
+        let along_last = |index: &Index| index.outer.last().copied().unwrap_or(0);
+        let mut has_inner = false;
+        for stage in &self.kernel.stages {
+            let roots = stage_roots(stage);
+            if !stage.inner.is_empty() && self.vectorizable(stage, &roots) {
+                return None;
+            }
+            has_inner |= !stage.inner.is_empty();
             for id in self.reachable(&roots) {
-                if !self.kernel.varies_inside(id) {
-                    let v = self.expr(b, id, &point, &mut invariant, &HashMap::new());
-                    invariant.insert(id, v);
+                if let Expr::Load { buffer, index } = self.kernel.expr(id) {
+                    match along_last(index) {
+                        0 => {}
+                        1 if self.kernel.buffers[*buffer].dtype == DType::F32 => {}
+                        _ => return None,
+                    }
                 }
             }
+            if let StageKind::Store(stores) = &stage.kind
+                && !stores.iter().all(|s| along_last(&s.index) == 1 && self.kernel.buffers[s.buffer].dtype == DType::F32)
+            {
+                return None;
+            }
         }
+        has_inner.then_some((last / 4).min(VECTORS as usize))
+    }
+
+    /// The outer loop of a kernel vectorized across outer points: `4 * parts` points at a
+    /// time while they lie in one row of the last outer dim and in the range, else one.
+    fn grouped_points(&mut self, b: &mut FunctionBuilder, begin: Value, end: Value, parts: usize) {
+        let width = 4 * parts as i64;
+        let row = *self.kernel.outer.last().expect("grouped kernels have outer dims") as i64;
+        let header = b.create_block();
+        let check = b.create_block();
+        let group = b.create_block();
+        let single = b.create_block();
+        let exit = b.create_block();
+        b.append_block_param(header, types::I64);
+        b.ins().jump(header, &[begin.into()]);
+
+        b.switch_to_block(header);
+        let point = b.block_params(header)[0];
+        let more = b.ins().icmp(IntCC::SignedLessThan, point, end);
+        b.ins().brif(more, check, &[], exit, &[]);
+
+        b.switch_to_block(check);
+        b.seal_block(check);
+        let within = b.ins().urem_imm_u(point, row);
+        let row_end = b.ins().iadd_imm_s(within, width);
+        let fits_row = b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, row_end, row);
+        let group_end = b.ins().iadd_imm_s(point, width);
+        let fits_range = b.ins().icmp(IntCC::SignedLessThanOrEqual, group_end, end);
+        let fits = b.ins().band(fits_row, fits_range);
+        b.ins().brif(fits, group, &[], single, &[]);
+
+        b.switch_to_block(group);
+        b.seal_block(group);
+        self.point(b, point, Some(parts));
+        b.ins().jump(header, &[group_end.into()]);
+
+        b.switch_to_block(single);
+        b.seal_block(single);
+        self.point(b, point, None);
+        let next = b.ins().iadd_imm_s(point, 1);
+        b.ins().jump(header, &[next.into()]);
+        b.seal_block(header);
+
+        b.switch_to_block(exit);
+        b.seal_block(exit);
+    }
+
+    fn stage(&mut self, b: &mut FunctionBuilder, index: usize, stage: &Stage, outer: &[Value], parts: Option<usize>) {
+        let roots = stage_roots(stage);
+        let accesses = self.accesses(stage, &roots);
+        let empty = stage.inner.contains(&0);
+        let outer_bases = self.bases_at(b, &accesses, outer, &[]);
+        let (lanes, groups): (Lanes, Vec<Option<usize>>) = match parts {
+            None => (Lanes::One, vec![None]),
+            Some(n) => (Lanes::Four, (0..n).map(Some).collect()),
+        };
+        // Values that do not move with the inner loops: once per outer point (group).
+        let mut invariants = Vec::new();
+        for &outer_part in &groups {
+            let point = Point { lanes, innermost: None, bases: &outer_bases, outer_part };
+            let mut invariant = HashMap::new();
+            if !empty {
+                for id in self.reachable(&roots) {
+                    if !self.kernel.varies_inside(id) {
+                        let v = self.expr(b, id, &point, &mut invariant, &HashMap::new());
+                        invariant.insert(id, v);
+                    }
+                }
+            }
+            invariants.push(invariant);
+        }
+        let at_outer = |part: Option<usize>| Point { lanes, innermost: None, bases: &outer_bases, outer_part: part };
         match &stage.kind {
             StageKind::Reduce { combine, value } => {
-                let identity = b.ins().f32const(combine.identity());
-                let result = if empty {
-                    identity
+                let identity = lanes.f32(b, combine.identity());
+                let results = if empty {
+                    vec![identity; groups.len()]
                 } else if stage.inner.is_empty() {
-                    let v = self.expr(b, *value, &point, &mut HashMap::new(), &invariant);
-                    combine_values(b, *combine, identity, v)
+                    let mut results = Vec::new();
+                    for (&part, invariant) in groups.iter().zip(&invariants) {
+                        let v = self.expr(b, *value, &at_outer(part), &mut HashMap::new(), invariant);
+                        results.push(combine_values(b, *combine, identity, v));
+                    }
+                    results
+                } else if parts.is_some() {
+                    let start = vec![identity; groups.len()];
+                    self.grouped_nest(b, stage, outer, &accesses, &invariants, 0, &mut Vec::new(), start)
                 } else {
                     let vectorize = self.vectorizable(stage, &roots);
-                    self.nest(b, stage, outer, &accesses, &invariant, vectorize, 0, &mut Vec::new(), identity)
+                    let invariant = &invariants[0];
+                    vec![self.nest(b, stage, outer, &accesses, invariant, vectorize, 0, &mut Vec::new(), identity)]
                 };
-                self.stage_results[index] = Some(result);
+                self.stage_results[index] = results;
             }
             StageKind::Store(_) => {
                 if empty {
                     return;
                 }
                 if stage.inner.is_empty() {
-                    self.stores(b, stage, &point, &mut HashMap::new(), &invariant);
+                    for (&part, invariant) in groups.iter().zip(&invariants) {
+                        self.stores(b, stage, &at_outer(part), &mut HashMap::new(), invariant);
+                    }
+                } else if parts.is_some() {
+                    self.grouped_nest(b, stage, outer, &accesses, &invariants, 0, &mut Vec::new(), Vec::new());
                 } else {
                     let vectorize = self.vectorizable(stage, &roots);
                     let zero = b.ins().f32const(0.0);
-                    self.nest(b, stage, outer, &accesses, &invariant, vectorize, 0, &mut Vec::new(), zero);
+                    self.nest(b, stage, outer, &accesses, &invariants[0], vectorize, 0, &mut Vec::new(), zero);
                 }
             }
         }
+    }
+
+    /// Inner loop `level` of a stage whose lanes span outer points: every group of points
+    /// per iteration; returns the groups' accumulators (reductions).
+    #[allow(clippy::too_many_arguments)]
+    fn grouped_nest(
+        &mut self,
+        b: &mut FunctionBuilder,
+        stage: &Stage,
+        outer: &[Value],
+        accesses: &[(usize, Index)],
+        invariants: &[HashMap<ExprId, Value>],
+        level: usize,
+        coords: &mut Vec<Value>,
+        accs: Vec<Value>,
+    ) -> Vec<Value> {
+        let zero = b.ins().iconst(types::I64, 0);
+        let extent = b.ins().iconst(types::I64, stage.inner[level] as i64);
+        if level + 1 < stage.inner.len() {
+            let (_, out) = counted(b, zero, extent, 1, &accs, |b, iv, carried| {
+                coords.push(iv);
+                let accs = self.grouped_nest(b, stage, outer, accesses, invariants, level + 1, coords, carried.to_vec());
+                coords.pop();
+                accs
+            });
+            return out;
+        }
+        let bases = self.bases_at(b, accesses, outer, coords);
+        let (_, out) = counted(b, zero, extent, 1, &accs, |b, iv, carried| {
+            let mut updated = Vec::new();
+            for (part, invariant) in invariants.iter().enumerate() {
+                let point = Point { lanes: Lanes::Four, innermost: Some(iv), bases: &bases, outer_part: Some(part) };
+                let mut memo = HashMap::new();
+                match &stage.kind {
+                    StageKind::Reduce { combine, value } => {
+                        let v = self.expr(b, *value, &point, &mut memo, invariant);
+                        updated.push(combine_values(b, *combine, carried[part], v));
+                    }
+                    StageKind::Store(_) => self.stores(b, stage, &point, &mut memo, invariant),
+                }
+            }
+            updated
+        });
+        out
     }
 
     /// Runs inner loop `level` (and the ones inside it); returns the stage's accumulator.
@@ -213,7 +373,7 @@ impl Emitter<'_> {
                 let mut updated = Vec::new();
                 for part in 0..VECTORS {
                     let at = b.ins().iadd_imm_s(iv, part * 4);
-                    let point = Point { lanes: Lanes::Four, innermost: Some(at), bases: &bases };
+                    let point = Point { lanes: Lanes::Four, innermost: Some(at), bases: &bases, outer_part: None };
                     let mut memo = HashMap::new();
                     match reduce {
                         Some((combine, value)) => {
@@ -236,7 +396,7 @@ impl Emitter<'_> {
         }
         let carried: Vec<Value> = if reduce.is_some() { vec![acc] } else { vec![] };
         let (_, out) = counted(b, start, extent, 1, &carried, |b, iv, carried| {
-            let point = Point { lanes: Lanes::One, innermost: Some(iv), bases: &bases };
+            let point = Point { lanes: Lanes::One, innermost: Some(iv), bases: &bases, outer_part: None };
             let mut memo = HashMap::new();
             match reduce {
                 Some((combine, value)) => {
@@ -285,13 +445,19 @@ impl Emitter<'_> {
     fn address(&self, b: &mut FunctionBuilder, buffer: usize, index: &Index, point: &Point) -> Value {
         let size = element_size(self.kernel.buffers[buffer].dtype);
         let base = point.bases[&(buffer, index.clone())];
-        let elements = match point.innermost {
+        let mut elements = match point.innermost {
             Some(iv) if index.innermost() != 0 => {
                 let step = b.ins().imul_imm_s(iv, index.innermost());
                 b.ins().iadd(base, step)
             }
             _ => base,
         };
+        if let Some(part) = point.outer_part {
+            let step = 4 * part as i64 * index.outer.last().copied().unwrap_or(0);
+            if step != 0 {
+                elements = b.ins().iadd_imm_s(elements, step);
+            }
+        }
         let bytes = b.ins().imul_imm_s(elements, size);
         b.ins().iadd(self.buffers[buffer], bytes)
     }
@@ -426,7 +592,9 @@ impl Emitter<'_> {
                 ops::bool_to_float(b, lanes, c)
             }
             Expr::Stage(s) => {
-                let v = self.stage_results[s].expect("a stage reads only earlier stages");
+                let v = *self.stage_results[s]
+                    .get(point.outer_part.unwrap_or(0))
+                    .expect("a stage reads only earlier stages");
                 lanes.widen(b, v)
             }
         };
@@ -438,7 +606,10 @@ impl Emitter<'_> {
         let dtype = self.kernel.buffers[buffer].dtype;
         let address = self.address(b, buffer, index, point);
         let flags = element_access();
-        let moves = point.innermost.is_some() && index.innermost() != 0;
+        let moves = match point.outer_part {
+            Some(_) => index.outer.last().is_some_and(|&s| s != 0),
+            None => point.innermost.is_some() && index.innermost() != 0,
+        };
         if point.lanes == Lanes::Four && moves {
             debug_assert_eq!(dtype, DType::F32, "vector loads are f32");
             return b.ins().load(types::F32X4, flags, address, 0);
@@ -457,6 +628,14 @@ impl Emitter<'_> {
             other => unreachable!("load of {other}"),
         };
         point.lanes.widen(b, scalar)
+    }
+}
+
+/// The expressions a stage computes: its reduced value or its stored values.
+fn stage_roots(stage: &Stage) -> Vec<ExprId> {
+    match &stage.kind {
+        StageKind::Reduce { value, .. } => vec![*value],
+        StageKind::Store(stores) => stores.iter().map(|s| s.value).collect(),
     }
 }
 

@@ -10,6 +10,8 @@ pub mod math;
 mod ops;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod grouped_tests;
 
 pub use cache::{CacheOutcome, CacheStats, DiskCache, Entry, KernelCache, cache_stats, compile_kernel_cached};
 pub use jit::{CodegenError, CompiledKernel, compile_kernel};

@@ -47,6 +47,7 @@ impl Lanes {
             return scalar;
         }
         match b.func.dfg.value_type(scalar) {
+            types::F32X4 | types::I32X4 => scalar,
             types::F32 => b.ins().splat(types::F32X4, scalar),
             types::I8 => {
                 let wide = b.ins().sextend(types::I32, scalar);
