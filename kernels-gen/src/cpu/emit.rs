@@ -17,7 +17,7 @@ use super::jit::CodegenError;
 use super::loops::counted;
 use super::ops::{self, Lanes};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{Function, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::ir::{Endianness, Function, InstBuilder, MemFlagsData, Type, Value, types};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use ignis_ir::DType;
@@ -161,7 +161,7 @@ impl Emitter<'_> {
                 if let Expr::Load { buffer, index } = self.kernel.expr(id) {
                     match along_last(index) {
                         0 => {}
-                        1 if self.kernel.buffers[*buffer].dtype == DType::F32 => {}
+                        1 if matches!(self.kernel.buffers[*buffer].dtype, DType::F32 | DType::Bool) => {}
                         _ => return None,
                     }
                 }
@@ -526,14 +526,15 @@ impl Emitter<'_> {
         out
     }
 
-    /// Whether the innermost loop can run on `f32x4`: every access that moves with it is a
-    /// contiguous f32 one.
+    /// Whether the innermost loop can run on `f32x4`: every load that moves with it is a
+    /// contiguous f32 or bool one, every store a contiguous f32 one.
     fn vectorizable(&self, stage: &Stage, roots: &[ExprId]) -> bool {
-        let contiguous_f32 = |buffer: usize, index: &Index| {
-            index.innermost() == 0 || (index.innermost() == 1 && self.kernel.buffers[buffer].dtype == DType::F32)
+        let contiguous = |buffer: usize, index: &Index| {
+            index.innermost() == 0
+                || (index.innermost() == 1 && matches!(self.kernel.buffers[buffer].dtype, DType::F32 | DType::Bool))
         };
         let loads_ok = self.reachable(roots).into_iter().all(|id| match self.kernel.expr(id) {
-            Expr::Load { buffer, index } => contiguous_f32(*buffer, index),
+            Expr::Load { buffer, index } => contiguous(*buffer, index),
             _ => true,
         });
         let stores_ok = match &stage.kind {
@@ -611,8 +612,11 @@ impl Emitter<'_> {
             None => point.innermost.is_some() && index.innermost() != 0,
         };
         if point.lanes == Lanes::Four && moves {
-            debug_assert_eq!(dtype, DType::F32, "vector loads are f32");
-            return b.ins().load(types::F32X4, flags, address, 0);
+            return match dtype {
+                DType::F32 => b.ins().load(types::F32X4, flags, address, 0),
+                DType::Bool => bool_mask4(b, flags, address),
+                other => unreachable!("vector load of {other}"),
+            };
         }
         let scalar = match dtype {
             DType::F32 => b.ins().load(types::F32, flags, address, 0),
@@ -629,6 +633,19 @@ impl Emitter<'_> {
         };
         point.lanes.widen(b, scalar)
     }
+}
+
+/// Four bool bytes as an `i32x4` mask (all-ones where the byte is non-zero): one 32-bit
+/// load, widened twice.
+fn bool_mask4(b: &mut FunctionBuilder, flags: MemFlagsData, address: Value) -> Value {
+    let bytes = b.ins().load(types::I32, flags, address, 0);
+    let vector = b.ins().scalar_to_vector(types::I32X4, bytes);
+    let vector = b.ins().bitcast(types::I8X16, MemFlagsData::new().with_endianness(Endianness::Little), vector);
+    let halves = b.ins().uwiden_low(vector);
+    let words = b.ins().uwiden_low(halves);
+    let zero = b.ins().iconst(types::I32, 0);
+    let zero = b.ins().splat(types::I32X4, zero);
+    b.ins().icmp(IntCC::NotEqual, words, zero)
 }
 
 /// The expressions a stage computes: its reduced value or its stored values.

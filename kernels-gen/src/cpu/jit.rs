@@ -185,5 +185,6 @@ pub(crate) fn map(kernel: &str, clif: String, code: &[u8]) -> Result<CompiledKer
     // ISA (the disk cache only returns entries whose key names this ISA and whose checksum
     // holds), it starts at offset 0 and reaches nothing outside the mapping.
     let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(memory.as_ptr()) };
+    super::perf_map::record(memory.as_ptr(), memory.len(), kernel);
     Ok(CompiledKernel { entry, clif, code: Arc::new(Code::Mapped(memory)) })
 }

@@ -8,6 +8,7 @@ mod jit;
 mod loops;
 pub mod math;
 mod ops;
+mod perf_map;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -140,3 +140,33 @@ fn contiguous_store_stage_vectorizes_with_masks_and_bf16_round_trips() {
         assert!((back - v).abs() <= v.abs() / 128.0, "bf16 at {i}: {back} vs {v}");
     }
 }
+
+/// `y = where(mask, x, -x) * 2` with a contiguous bool mask: the inner loop runs on vectors,
+/// the mask loaded four bytes at a time.
+#[test]
+fn contiguous_bool_masks_load_as_vectors() {
+    for n in [5, 16, 37, 64] {
+        let mut k = Kernel::new("masked", vec![1]);
+        let mask = k.add_buffer(DType::Bool, Access::Read);
+        let x = k.add_buffer(DType::F32, Access::Read);
+        let y = k.add_buffer(DType::F32, Access::Write);
+        let idx = Index { offset: 0, outer: vec![0], inner: vec![1] };
+        let lm = k.push(Expr::Load { buffer: mask, index: idx.clone() });
+        let lx = k.push(Expr::Load { buffer: x, index: idx.clone() });
+        let neg = k.push(Expr::Unary(UnaryOp::Neg, lx));
+        let sel = k.push(Expr::Select(lm, lx, neg));
+        let two = k.push(Expr::Const(2.0));
+        let out = k.push(Expr::Binary(BinaryOp::Mul, sel, two));
+        k.stages.push(Stage { inner: vec![n], kind: StageKind::Store(vec![Store { buffer: y, index: idx, value: out }]) });
+        let code = compile_kernel(&k).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(code.clif.contains("uwiden_low"), n >= 16, "n = {n}:\n{}", code.clif);
+        let mut mv: Vec<u8> = (0..n).map(|i| [0u8, 1, 1, 0, 0, 1, 0][i % 7]).collect();
+        let mut xv = data(n, 9);
+        let mut yv = vec![0.0f32; n];
+        run(&k, &mut [&mut mv, bytes(&mut xv), bytes(&mut yv)]);
+        for i in 0..n {
+            let want = if mv[i] != 0 { xv[i] } else { -xv[i] } * 2.0;
+            assert_eq!(yv[i], want, "n = {n}, element {i}");
+        }
+    }
+}
