@@ -167,7 +167,9 @@ impl Emitter<'_> {
                 }
             }
             if let StageKind::Store(stores) = &stage.kind
-                && !stores.iter().all(|s| along_last(&s.index) == 1 && self.kernel.buffers[s.buffer].dtype == DType::F32)
+                && !stores
+                    .iter()
+                    .all(|s| along_last(&s.index) == 1 && self.kernel.buffers[s.buffer].dtype == DType::F32)
             {
                 return None;
             }
@@ -304,7 +306,8 @@ impl Emitter<'_> {
         if level + 1 < stage.inner.len() {
             let (_, out) = counted(b, zero, extent, 1, &accs, |b, iv, carried| {
                 coords.push(iv);
-                let accs = self.grouped_nest(b, stage, outer, accesses, invariants, level + 1, coords, carried.to_vec());
+                let accs =
+                    self.grouped_nest(b, stage, outer, accesses, invariants, level + 1, coords, carried.to_vec());
                 coords.pop();
                 accs
             });

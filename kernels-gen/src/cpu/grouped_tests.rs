@@ -30,7 +30,8 @@ fn column_sums_match_for_every_width_and_split() {
         let mut k = Kernel::new("column_sum", vec![cols]);
         let x = k.add_buffer(DType::F32, Access::Read);
         let out = k.add_buffer(DType::F32, Access::Write);
-        let load = k.push(Expr::Load { buffer: x, index: Index { offset: 0, outer: vec![1], inner: vec![cols as i64] } });
+        let load =
+            k.push(Expr::Load { buffer: x, index: Index { offset: 0, outer: vec![1], inner: vec![cols as i64] } });
         let sum = k.push(Expr::Stage(0));
         k.stages.push(Stage { inner: vec![rows], kind: StageKind::Reduce { combine: Combine::Sum, value: load } });
         let store = Store { buffer: out, index: Index { offset: 0, outer: vec![1], inner: vec![] }, value: sum };
@@ -68,7 +69,8 @@ fn softmax_over_a_leading_axis_matches_in_a_two_dim_outer_space() {
     let y = k.push(Expr::Binary(BinaryOp::Div, exp, total));
     k.stages.push(Stage { inner: vec![rows], kind: StageKind::Reduce { combine: Combine::Max, value: scaled } });
     k.stages.push(Stage { inner: vec![rows], kind: StageKind::Reduce { combine: Combine::Sum, value: exp } });
-    k.stages.push(Stage { inner: vec![rows], kind: StageKind::Store(vec![Store { buffer: out, index: at, value: y }]) });
+    k.stages
+        .push(Stage { inner: vec![rows], kind: StageKind::Store(vec![Store { buffer: out, index: at, value: y }]) });
     for cuts in [vec![], vec![10, 30, 31, 50]] {
         let mut xv = data(batch * rows * cols, 11);
         let mut sv = vec![0.5, 2.0, -1.5];

@@ -4,6 +4,8 @@ mod cache;
 #[cfg(test)]
 mod cache_tests;
 mod emit;
+#[cfg(test)]
+mod grouped_tests;
 mod jit;
 mod loops;
 pub mod math;
@@ -11,8 +13,6 @@ mod ops;
 mod perf_map;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod grouped_tests;
 
 pub use cache::{CacheOutcome, CacheStats, DiskCache, Entry, KernelCache, cache_stats, compile_kernel_cached};
 pub use jit::{CodegenError, CompiledKernel, compile_kernel};

@@ -157,7 +157,8 @@ fn contiguous_bool_masks_load_as_vectors() {
         let sel = k.push(Expr::Select(lm, lx, neg));
         let two = k.push(Expr::Const(2.0));
         let out = k.push(Expr::Binary(BinaryOp::Mul, sel, two));
-        k.stages.push(Stage { inner: vec![n], kind: StageKind::Store(vec![Store { buffer: y, index: idx, value: out }]) });
+        k.stages
+            .push(Stage { inner: vec![n], kind: StageKind::Store(vec![Store { buffer: y, index: idx, value: out }]) });
         let code = compile_kernel(&k).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(code.clif.contains("uwiden_low"), n >= 16, "n = {n}:\n{}", code.clif);
         let mut mv: Vec<u8> = (0..n).map(|i| [0u8, 1, 1, 0, 0, 1, 0][i % 7]).collect();
