@@ -1,36 +1,34 @@
-//! `tanh`: an odd polynomial below 0.625, where it keeps full relative accuracy, and
-//! `1 - 2 / (e^(2|x|) + 1)` above, where the subtraction no longer cancels.
-//! Measured: 7.8e-8 absolute, 1.31 ulp (see tests).
+//! `tanh`: one rational function `x P(x^2) / Q(x^2)` on `|x| <= 9.5`, fitted to tanh's
+//! relative error (6.7e-9 in exact arithmetic; rounding in f32 brings it to 4.7 ulp near 1
+//! and 2.7 ulp near 0), then limited to 1; the sign copied from `x`. About 20 instructions,
+//! against 70 for an exp-based form, and chains of tanh are throughput-bound.
+//! Measured: 2.8e-7 absolute (see tests).
 
-use super::exp::exp;
 use super::lanes::Lanes;
 use cranelift_codegen::ir::Value;
-use cranelift_codegen::ir::condcodes::FloatCC;
 
-const POLYNOMIAL_LIMIT: f32 = 0.625;
+/// Where the fit ends: `P(9.5^2) * 9.5 / Q(9.5^2)` rounds to exactly 1 in f32, and tanh(x)
+/// rounds to 1 from 9.01 on, so larger inputs are clamped here.
+const CLAMP: f32 = 9.5;
 
-/// `p` with `tanh(x) ~ x + x^3 p(x^2)` on `|x| <= 0.625`, relative error 4.5e-9 (fitted minimax,
-/// coefficients rounded to f32 one at a time).
-const ODD_TAIL: [f32; 5] = [-0.333_332_8, 0.133_314_06, -0.053_736_515, 0.020_628_167, -0.005_692_296_7];
+/// Coefficients of `P` and `Q` in `x^2`, lowest first (a weighted least-squares rational fit
+/// iterated towards minimax, coefficients rounded to f32).
+const NUMERATOR: [f32; 6] = [1.0, 0.136_570_81, 0.003_839_768_2, 2.743_509_1e-5, 2.922_819e-8, -1.121_945_5e-11];
+const DENOMINATOR: [f32; 5] = [1.0, 0.469_904_12, 0.027_141_176, 0.000_388_840_68, 1.247_619_9e-6];
 
 pub(super) fn tanh(lanes: &mut Lanes, x: Value) -> Value {
-    let a = lanes.abs(x);
+    let magnitude = lanes.abs(x);
+    let limit = lanes.float(CLAMP);
+    // A NaN becomes the limit here and is restored at the end.
+    let a = lanes.min(magnitude, limit);
     let a_squared = lanes.mul(a, a);
-    let tail = lanes.polynomial(a_squared, &ODD_TAIL);
-    let a_cubed = lanes.mul(a_squared, a);
-    let near_zero = lanes.fma(a_cubed, tail, a);
-
-    // e^(2a) = +inf for large a still gives exactly 1.
-    let two_a = lanes.add(a, a);
-    let e = exp(lanes, two_a);
+    let numerator = lanes.polynomial(a_squared, &NUMERATOR);
+    let denominator = lanes.polynomial(a_squared, &DENOMINATOR);
+    let odd = lanes.mul(a, numerator);
+    let ratio = lanes.div(odd, denominator);
     let one = lanes.float(1.0);
-    let e_plus_one = lanes.add(e, one);
-    let two = lanes.float(2.0);
-    let quotient = lanes.div(two, e_plus_one);
-    let away_from_zero = lanes.sub(one, quotient);
-
-    let is_near_zero = lanes.compare_with(FloatCC::LessThan, a, POLYNOMIAL_LIMIT);
-    let magnitude = lanes.select(is_near_zero, near_zero, away_from_zero);
+    let bounded = lanes.min(ratio, one);
     // tanh is odd, and tanh(-0) = -0.
-    lanes.copy_sign(magnitude, x)
+    let signed = lanes.copy_sign(bounded, x);
+    lanes.pass_nan_through(x, signed)
 }
