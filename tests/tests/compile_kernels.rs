@@ -145,3 +145,14 @@ fn dumps_show_the_optimized_graph_the_kernels_and_their_cranelift_ir() {
     read("fusion.txt");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// f16 values run in kernels (before, every f16 op stayed with the eager kernels): each is
+/// stored rounded, as eager mode rounds it, and read back by the next kernel.
+#[test]
+fn half_precision_ops_run_in_kernels_with_eager_rounding() {
+    let x = randn(&[48, 96], 12).to_dtype(DType::F16);
+    let y = randn(&[48, 96], 13).to_dtype(DType::F16);
+    let stats = kernels_of(|(x, y): (Tensor, Tensor)| x.mul(&y).add_scalar(1.0).relu().sum(0, false), (x, y), 1e-3);
+    assert_eq!((stats.eager_nodes, stats.native_fallbacks), (0, 0));
+    assert_eq!(stats.kernels, 4, "{stats:?}");
+}

@@ -274,8 +274,9 @@ impl KernelBuilder {
         }
         let inline = cx.classes[n.index()] == Class::Pointwise && (!cx.materialized[n.index()] || self.contains(n));
         if inline {
-            if self.contains(n) && cx.graph.node(n).ty.dtype == DType::BF16 {
-                return Err(format!("it reads {n}, a bf16 value this kernel rounds when it stores it"));
+            let dtype = cx.graph.node(n).ty.dtype;
+            if self.contains(n) && matches!(dtype, DType::BF16 | DType::F16) {
+                return Err(format!("it reads {n}, a {dtype} value this kernel rounds when it stores it"));
             }
             return self.node_expr(cx, n, mapping, inner);
         }
@@ -328,10 +329,12 @@ impl KernelBuilder {
         let node = cx.graph.node(n);
         Ok(match &node.op {
             Op::Constant(s) => {
-                if node.ty.dtype == DType::Bool {
-                    self.push(Expr::Flag(s.to_bool()))
-                } else {
-                    self.constant(s.to_f64())
+                match node.ty.dtype {
+                    DType::Bool => self.push(Expr::Flag(s.to_bool())),
+                    // Rounded to the constant's own precision, as eager mode stores it.
+                    DType::F16 => self.constant(half::f16::from_f64(s.to_f64()).to_f64()),
+                    DType::BF16 => self.constant(half::bf16::from_f64(s.to_f64()).to_f64()),
+                    _ => self.constant(s.to_f64()),
                 }
             }
             Op::Unary(op) => {

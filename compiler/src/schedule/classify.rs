@@ -18,11 +18,11 @@ pub enum Class {
 }
 
 fn kernel_dtype(d: DType) -> bool {
-    matches!(d, DType::F32 | DType::BF16 | DType::Bool)
+    matches!(d, DType::F32 | DType::BF16 | DType::F16 | DType::Bool)
 }
 
 fn float_dtype(d: DType) -> bool {
-    matches!(d, DType::F32 | DType::BF16)
+    matches!(d, DType::F32 | DType::BF16 | DType::F16)
 }
 
 pub fn classify(graph: &Graph, node: &Node) -> Class {

@@ -1,7 +1,7 @@
 //! Grouping nodes into kernels.
 //!
 //! Pointwise nodes are inlined into their consumers unless they must be stored: graph
-//! outputs, inputs of views and eager nodes, bf16 values (stored rounded, as eager rounds
+//! outputs, inputs of views and eager nodes, bf16 and f16 values (stored rounded, as eager rounds
 //! them), and values used twice whose recomputation would cost more than a load.
 //! Every stored pointwise node and every reduction then joins the newest kernel that
 //! computes one of its inputs, when the kernel's loops fit it and its inputs are ready
@@ -42,7 +42,9 @@ pub fn materialized(graph: &Graph, classes: &[Class]) -> Vec<bool> {
         }
         let node = &graph.nodes[i];
         let feeds_buffer_user = users[i].iter().any(|&u| matches!(classes[u], Class::View | Class::Extern(_)));
-        let half = node.ty.dtype == ignis_ir::DType::BF16;
+        // Constants are inlined already rounded to their dtype (`build.rs`).
+        let half = matches!(node.ty.dtype, ignis_ir::DType::BF16 | ignis_ir::DType::F16)
+            && !matches!(node.op, Op::Constant(_));
         let shared = users[i].len() >= 2 && inline_cost(graph, classes, i, &out) > 4;
         if feeds_buffer_user || half || shared {
             out[i] = true;

@@ -13,6 +13,7 @@
 //! points run together, each lane its own point, with scalar code for the points left
 //! at the end of a row or of the range.
 
+use super::f16;
 use super::jit::CodegenError;
 use super::loops::counted;
 use super::ops::{self, Lanes};
@@ -65,10 +66,13 @@ pub(crate) fn define(
 
 fn check(kernel: &Kernel) -> Result<(), CodegenError> {
     for (i, buffer) in kernel.buffers.iter().enumerate() {
-        if !matches!(buffer.dtype, DType::F32 | DType::BF16 | DType::Bool) {
+        if !matches!(buffer.dtype, DType::F32 | DType::BF16 | DType::F16 | DType::Bool) {
             return Err(CodegenError::Unsupported {
                 kernel: kernel.name.clone(),
-                message: format!("buffer b{i} has dtype {}; kernels read and write f32, bf16 and bool", buffer.dtype),
+                message: format!(
+                    "buffer b{i} has dtype {}; kernels read and write f32, bf16, f16 and bool",
+                    buffer.dtype
+                ),
             });
         }
     }
@@ -440,6 +444,10 @@ impl Emitter<'_> {
                     let bits = round_to_bf16(b, value);
                     b.ins().istore16(flags, bits, address, 0);
                 }
+                DType::F16 => {
+                    let bits = f16::narrow(b, value);
+                    b.ins().istore16(flags, bits, address, 0);
+                }
                 other => unreachable!("store of {other}"),
             }
         }
@@ -627,6 +635,10 @@ impl Emitter<'_> {
                 let bits = b.ins().uload16(types::I32, flags, address, 0);
                 let wide = b.ins().ishl_imm_u(bits, 16);
                 b.ins().bitcast(types::F32, MemFlagsData::new(), wide)
+            }
+            DType::F16 => {
+                let bits = b.ins().uload16(types::I32, flags, address, 0);
+                f16::widen(b, bits)
             }
             DType::Bool => {
                 let byte = b.ins().uload8(types::I32, flags, address, 0);

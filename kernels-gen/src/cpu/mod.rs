@@ -4,6 +4,7 @@ mod cache;
 #[cfg(test)]
 mod cache_tests;
 mod emit;
+mod f16;
 #[cfg(test)]
 mod grouped_tests;
 mod jit;

@@ -171,3 +171,71 @@ fn contiguous_bool_masks_load_as_vectors() {
         }
     }
 }
+
+/// A copy kernel `out[i] = in[i]` between buffers of the given dtypes.
+fn copy_kernel(from: DType, to: DType, n: usize) -> Kernel {
+    let mut k = Kernel::new("convert", vec![1]);
+    let input = k.add_buffer(from, Access::Read);
+    let output = k.add_buffer(to, Access::Write);
+    let idx = Index { offset: 0, outer: vec![0], inner: vec![1] };
+    let load = k.push(Expr::Load { buffer: input, index: idx.clone() });
+    k.stages.push(Stage {
+        inner: vec![n],
+        kind: StageKind::Store(vec![Store { buffer: output, index: idx, value: load }]),
+    });
+    k
+}
+
+/// Every f16 bit pattern widens to the f32 the `half` crate gives (NaNs to NaNs).
+#[test]
+fn every_f16_widens_exactly() {
+    let n = 1 << 16;
+    let mut halves: Vec<u16> = (0..=u16::MAX).collect();
+    let mut wide = vec![0.0f32; n];
+    // SAFETY: plain integer buffer viewed as bytes.
+    let hb = unsafe { std::slice::from_raw_parts_mut(halves.as_mut_ptr() as *mut u8, n * 2) };
+    run(&copy_kernel(DType::F16, DType::F32, n), &mut [hb, bytes(&mut wide)]);
+    for (bits, got) in (0..=u16::MAX).zip(&wide) {
+        let want = half::f16::from_bits(bits).to_f32();
+        if want.is_nan() {
+            assert!(got.is_nan(), "{bits:#06x}: {got} is not NaN");
+        } else {
+            assert_eq!(got.to_bits(), want.to_bits(), "{bits:#06x}: {got} vs {want}");
+        }
+    }
+}
+
+/// f32 values across the whole range (normal, subnormal and overflowing f16 results, ties,
+/// signed zeros, infinities, NaNs) narrow to the bits `half` gives, rounded to nearest even.
+#[test]
+fn f32_narrows_to_f16_rounded_to_nearest_even() {
+    let mut values: Vec<f32> = (0..200_000u32).map(|i| f32::from_bits(i.wrapping_mul(21_475))).collect();
+    // Around every f16 step in [2^-26, 2^17]: the value, ties and neighbours of ties.
+    for bits in 0..0x7c00u16 {
+        let v = half::f16::from_bits(bits).to_f32();
+        let next = half::f16::from_bits(bits + 1).to_f32();
+        let mid = (v as f64 + next as f64) / 2.0;
+        values.extend([
+            v,
+            mid as f32,
+            f32::from_bits((mid as f32).to_bits() + 1),
+            f32::from_bits((mid as f32).to_bits() - 1),
+        ]);
+    }
+    values.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 65504.0, 65519.99, 65520.0, f32::MAX]);
+    let signed: Vec<f32> = values.iter().map(|v| -v).collect();
+    values.extend(signed);
+    let n = values.len();
+    let mut narrow = vec![0u16; n];
+    // SAFETY: plain integer buffer viewed as bytes.
+    let nb = unsafe { std::slice::from_raw_parts_mut(narrow.as_mut_ptr() as *mut u8, n * 2) };
+    run(&copy_kernel(DType::F32, DType::F16, n), &mut [bytes(&mut values), nb]);
+    for (v, got) in values.iter().zip(&narrow) {
+        let want = half::f16::from_f32(*v);
+        if want.is_nan() {
+            assert!(half::f16::from_bits(*got).is_nan(), "{v:e}: {got:#06x} is not NaN");
+        } else {
+            assert_eq!(*got, want.to_bits(), "{v:e} ({:#010x}): {got:#06x} vs {:#06x}", v.to_bits(), want.to_bits());
+        }
+    }
+}
