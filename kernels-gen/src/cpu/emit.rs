@@ -30,6 +30,8 @@ use std::collections::HashMap;
 const VECTORS: i64 = 4;
 /// Elements per iteration of the vector loop.
 const UNROLL: i64 = 4 * VECTORS;
+/// Partial results of a reduction whose inner loop runs on scalars.
+const SCALAR_ACCUMULATORS: i64 = 4;
 
 pub(crate) fn define(
     kernel: &Kernel,
@@ -400,6 +402,30 @@ impl Emitter<'_> {
                     acc = combine_values(b, combine, acc, x);
                 }
             }
+        }
+        if !vectorize
+            && let Some((combine, value)) = reduce
+            && stage.inner[level] >= 2 * SCALAR_ACCUMULATORS as usize
+        {
+            // Scalar reductions keep several partial results too: independent chains, and
+            // each partial sum grows a quarter as large (less rounding error).
+            let identity = b.ins().f32const(combine.identity());
+            let init = vec![identity; SCALAR_ACCUMULATORS as usize];
+            let (next, partial) = counted(b, start, extent, SCALAR_ACCUMULATORS, &init, |b, iv, carried| {
+                let mut updated = Vec::new();
+                for (k, &before) in carried.iter().enumerate() {
+                    let at = b.ins().iadd_imm_s(iv, k as i64);
+                    let point = Point { lanes: Lanes::One, innermost: Some(at), bases: &bases, outer_part: None };
+                    let v = self.expr(b, value, &point, &mut HashMap::new(), invariant);
+                    updated.push(combine_values(b, combine, before, v));
+                }
+                updated
+            });
+            start = next;
+            let low = combine_values(b, combine, partial[0], partial[1]);
+            let high = combine_values(b, combine, partial[2], partial[3]);
+            let all = combine_values(b, combine, low, high);
+            acc = combine_values(b, combine, acc, all);
         }
         let carried: Vec<Value> = if reduce.is_some() { vec![acc] } else { vec![] };
         let (_, out) = counted(b, start, extent, 1, &carried, |b, iv, carried| {
