@@ -3,9 +3,10 @@
 //! Layout of the generated code: load the buffer pointers; loop over the outer points of
 //! `[begin, end)` (decomposed into coordinates by constant divisions); for each point run
 //! the stages in order. A stage computes its loop-invariant expressions once, then runs its
-//! inner loops; the innermost one processes two `f32x4` vectors per iteration when every
-//! access that moves with it is contiguous `f32` (or fixed), followed by a scalar tail.
-//! Reductions keep four vector accumulators and fold them with the tail's scalar one.
+//! inner loops; the innermost one processes four `f32x4` vectors per iteration when every
+//! access that moves with it is contiguous `f32` or bool (or fixed), followed by a scalar
+//! tail. Reductions keep four vector accumulators and fold them with the tail's scalar one;
+//! a reduction whose loop runs on scalars keeps four scalar partial results.
 //!
 //! Kernels whose inner loops cannot be vectorized but whose accesses are contiguous (or
 //! fixed) along the last outer dim, such as a sum over the leading axis of a matrix, are
