@@ -19,7 +19,7 @@ use super::jit::CodegenError;
 use super::loops::counted;
 use super::ops::{self, Lanes};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{Endianness, Function, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::ir::{Function, InstBuilder, MemFlagsData, Type, Value, types};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use ignis_ir::DType;
@@ -148,8 +148,8 @@ impl Emitter<'_> {
     }
 
     /// Groups of four outer points per vector when that is how the kernel vectorizes: its
-    /// inner loops cannot run on vectors, every access is contiguous `f32` or fixed along
-    /// the last outer dim, and some stage has inner loops to speed up. Returns how many
+    /// inner loops cannot run on vectors, every load is contiguous `f32` or bool (every
+    /// store contiguous `f32`) or fixed along the last outer dim, and some stage has inner loops to speed up. Returns how many
     /// groups run together.
     fn outer_groups(&self) -> Option<usize> {
         let last = *self.kernel.outer.last()?;
@@ -423,9 +423,7 @@ impl Emitter<'_> {
                 updated
             });
             start = next;
-            let low = combine_values(b, combine, partial[0], partial[1]);
-            let high = combine_values(b, combine, partial[2], partial[3]);
-            let all = combine_values(b, combine, low, high);
+            let all = combine_pairwise(b, combine, partial);
             acc = combine_values(b, combine, acc, all);
         }
         let carried: Vec<Value> = if reduce.is_some() { vec![acc] } else { vec![] };
@@ -682,7 +680,7 @@ impl Emitter<'_> {
 fn bool_mask4(b: &mut FunctionBuilder, flags: MemFlagsData, address: Value) -> Value {
     let bytes = b.ins().load(types::I32, flags, address, 0);
     let vector = b.ins().scalar_to_vector(types::I32X4, bytes);
-    let vector = b.ins().bitcast(types::I8X16, MemFlagsData::new().with_endianness(Endianness::Little), vector);
+    let vector = b.ins().bitcast(types::I8X16, ops::vector_flags(), vector);
     let halves = b.ins().uwiden_low(vector);
     let words = b.ins().uwiden_low(halves);
     let zero = b.ins().iconst(types::I32, 0);
@@ -696,6 +694,21 @@ fn stage_roots(stage: &Stage) -> Vec<ExprId> {
         StageKind::Reduce { value, .. } => vec![*value],
         StageKind::Store(stores) => stores.iter().map(|s| s.value).collect(),
     }
+}
+
+/// `((v0 . v1) . (v2 . v3)) ...`: partial results combined in pairs, level by level.
+fn combine_pairwise(b: &mut FunctionBuilder, combine: Combine, mut values: Vec<Value>) -> Value {
+    while values.len() > 1 {
+        values = values
+            .chunks(2)
+            .map(|pair| match *pair {
+                [x, y] => combine_values(b, combine, x, y),
+                [x] => x,
+                _ => unreachable!("chunks of two"),
+            })
+            .collect();
+    }
+    values[0]
 }
 
 fn combine_values(b: &mut FunctionBuilder, combine: Combine, acc: Value, v: Value) -> Value {

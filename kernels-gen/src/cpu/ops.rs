@@ -59,7 +59,7 @@ impl Lanes {
     }
 }
 
-fn vector_flags() -> MemFlagsData {
+pub(crate) fn vector_flags() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
 
