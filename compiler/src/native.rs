@@ -4,8 +4,7 @@
 use crate::rewrite::{self, RewriteBudget};
 use crate::schedule::{self, ScheduledStep};
 use ignis_ir::Graph;
-use ignis_ir::kernel::Kernel;
-use ignis_kernels_gen::cpu::{CompiledKernel, compile_kernel_cached};
+use ignis_kernels_gen::cpu::{CacheOutcome, compile_kernel_cached};
 use ignis_runtime::Layout;
 use ignis_runtime::interpret::concrete_shape;
 use ignis_runtime::program::{KernelLaunch, KernelOutput, NativeKernel, Program, Step};
@@ -26,6 +25,9 @@ pub struct NativeReport {
     pub optimized: String,
     /// How the rewrite went: stop reason, sizes, cost before and after, rules applied.
     pub rewrite: String,
+    /// Kernels whose machine code this compilation generated; the others came from the
+    /// kernel cache (another program, another size of the outermost dim, or the disk).
+    pub generated: usize,
 }
 
 impl NativeReport {
@@ -75,7 +77,8 @@ pub fn compile(
                 steps.push(Step::Node(n));
             }
             ScheduledStep::Kernel(finished) => {
-                let code = cached(&finished.kernel).map_err(|e| e.to_string())?;
+                let (code, outcome) = compile_kernel_cached(&finished.kernel).map_err(|e| e.to_string())?;
+                report.generated += usize::from(outcome == CacheOutcome::Generated);
                 report.kernels.push(finished.kernel.to_string());
                 report.clif.push(code.clif.clone());
                 let outputs = finished
@@ -103,10 +106,4 @@ pub fn compile(
         }
     }
     Ok((Program::new(graph.clone(), steps, schedule.slot_of, schedule.slots), report))
-}
-
-/// Generated code by kernel structure (the name left out), shared by every program of this
-/// process and kept on disk for the next ones (`ignis_kernels_gen::cpu::KernelCache`).
-fn cached(kernel: &Kernel) -> Result<CompiledKernel, ignis_kernels_gen::cpu::CodegenError> {
-    compile_kernel_cached(kernel).map(|(code, _)| code)
 }

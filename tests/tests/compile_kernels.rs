@@ -156,3 +156,28 @@ fn half_precision_ops_run_in_kernels_with_eager_rounding() {
     assert_eq!((stats.eager_nodes, stats.native_fallbacks), (0, 0));
     assert_eq!(stats.kernels, 4, "{stats:?}");
 }
+
+/// A batch dim that varies is the outermost loop of every kernel here, and the outermost
+/// extent is a run-time range: once the first size is compiled, later sizes (made
+/// symbolic by the second) find all their code in the kernel cache.
+#[test]
+fn new_batch_sizes_reuse_the_generated_kernels() {
+    let w = randn(&[1, 64], 15);
+    let f = move |x: Tensor| x.mul(&w).add_scalar(0.5).gelu_tanh().softmax(-1).add(&x.sum(1, true));
+    let compiled = compile_with(&f, CompileOptions::default().strict(true));
+    let mut generated = None;
+    for (i, batch) in [8, 16, 24, 40, 3].into_iter().enumerate() {
+        let x = randn(&[batch, 64], 20 + i as u64);
+        no_grad(|| {
+            let diff = max_rel_diff(&compiled.call(x.clone()), &f(x));
+            assert!(diff <= 1e-5, "batch {batch}: compiled differs from eager by {diff:e}");
+        });
+        let stats = compiled.stats();
+        assert_eq!((stats.eager_nodes, stats.native_fallbacks), (0, 0), "{stats:?}");
+        match generated {
+            None => generated = Some(stats.kernels_generated),
+            Some(first) => assert_eq!(stats.kernels_generated, first, "batch {batch} generated code: {stats:?}"),
+        }
+    }
+    assert!(compiled.stats().compiles >= 2, "sizes after the first compile programs of their own");
+}

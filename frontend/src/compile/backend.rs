@@ -47,6 +47,7 @@ pub(crate) struct SegmentProgram {
     settings: NativeSettings,
     native: Mutex<Vec<Variant>>,
     fallbacks: AtomicUsize,
+    generated: AtomicUsize,
     report: Mutex<Option<NativeReport>>,
 }
 
@@ -58,6 +59,7 @@ impl SegmentProgram {
             settings,
             native: Mutex::new(Vec::new()),
             fallbacks: AtomicUsize::new(0),
+            generated: AtomicUsize::new(0),
             report: Mutex::new(None),
         }
     }
@@ -74,6 +76,11 @@ impl SegmentProgram {
     /// Segments that fell back to the interpreter because native compilation failed.
     pub(crate) fn fallbacks(&self) -> usize {
         self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Kernels whose code this segment's native compilations generated (not found cached).
+    pub(crate) fn generated(&self) -> usize {
+        self.generated.load(Ordering::Relaxed)
     }
 
     /// The last native compilation's report (kernels, fusion log).
@@ -112,6 +119,7 @@ impl SegmentProgram {
         let program = match compiled {
             Ok((program, report)) => {
                 self.log_report(&report);
+                self.generated.fetch_add(report.generated, Ordering::Relaxed);
                 *self.report.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
                 Some(Arc::new(program))
             }

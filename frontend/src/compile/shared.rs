@@ -30,6 +30,10 @@ pub struct CompileStats {
     pub eager_nodes: usize,
     /// Programs that run on the interpreter because native compilation failed.
     pub native_fallbacks: usize,
+    /// Kernels whose machine code compiling generated; kernels found in the kernel cache
+    /// (shared by every function, by every size of a kernel's outermost dim, and on disk)
+    /// do not count.
+    pub kernels_generated: usize,
 }
 
 pub(crate) struct FunctionShared {
@@ -82,19 +86,22 @@ impl FunctionShared {
             kernels: self.native_totals().0,
             eager_nodes: self.native_totals().1,
             native_fallbacks: self.native_totals().2,
+            kernels_generated: self.native_totals().3,
         }
     }
 
-    /// Kernels, eager nodes and interpreter fallbacks over every compiled program.
-    fn native_totals(&self) -> (usize, usize, usize) {
+    /// Kernels, eager nodes, interpreter fallbacks and generated kernels over every
+    /// compiled program.
+    fn native_totals(&self) -> (usize, usize, usize, usize) {
         let programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
-        let mut totals = (0, 0, 0);
+        let mut totals = (0, 0, 0, 0);
         for program in programs.values().flatten() {
             if let Some(report) = program.report() {
                 totals.0 += report.kernel_count();
                 totals.1 += report.eager_nodes;
             }
             totals.2 += program.fallbacks();
+            totals.3 += program.generated();
         }
         totals
     }

@@ -1,8 +1,10 @@
 //! The kernel cache: machine code by kernel structure, in memory for this process and on disk
 //! for the processes after it.
 //!
-//! A kernel's name is not part of its identity: two kernels that differ only in name share one
-//! entry and one copy of the code. In memory the code is keyed by the kernel itself; on disk
+//! A kernel's name and its outermost extent are not part of its identity (the code never
+//! reads them, see [`emit::code_shape`]): two kernels that differ only there share one entry and
+//! one copy of the code, so a dim that varies between calls as the outermost loop compiles
+//! once. In memory the code is keyed by that shape of the kernel; on disk
 //! by a text key ([`key`]) that also names everything else the bytes depend on: this crate's
 //! version and a fingerprint of its sources (so an edited code generator never reuses old
 //! code), the Cranelift version, the target triple, Cranelift's shared and ISA-specific
@@ -36,6 +38,7 @@
 //!
 //! This module knows kernels, Cranelift's settings and files; not graphs or programs.
 
+use super::emit;
 use super::jit::{self, CodegenError, CompiledKernel, Generated};
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use ignis_ir::kernel::Kernel;
@@ -137,8 +140,7 @@ impl KernelCache {
     /// The code of `kernel`, from memory, from disk, or generated (and then kept in both).
     /// Errors name `kernel` by its own name even when its code is shared.
     pub fn compile(&self, kernel: &Kernel) -> Result<(CompiledKernel, CacheOutcome), CodegenError> {
-        let mut anonymous = kernel.clone();
-        anonymous.name = String::new();
+        let anonymous = emit::code_shape(kernel);
         if let Some(found) = self.memory.lock().unwrap_or_else(|e| e.into_inner()).get(&anonymous) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok((found.clone(), CacheOutcome::Memory));

@@ -129,6 +129,51 @@ fn first_compile_generates_and_writes_one_entry_then_memory_answers() {
     assert_eq!(files(dir.path()), written);
 }
 
+/// The outermost extent is a run-time range, not part of the code: softmax over 3 rows and
+/// over 11 rows is one function, and a column sum over the first 3, 13 or 64 columns of a
+/// 64-wide matrix (vectorized across columns, the single outer dim) is another.
+#[test]
+fn kernels_that_differ_only_in_their_outermost_extent_share_code() {
+    let cache = KernelCache::new(DiskCache::disabled());
+    let (three, outcome) = compile(&cache, &softmax_kernel(3, 37));
+    assert_eq!(outcome, CacheOutcome::Generated);
+    let (eleven, outcome) = compile(&cache, &softmax_kernel(11, 37));
+    assert_eq!(outcome, CacheOutcome::Memory);
+    assert_eq!(three.entry as usize, eleven.entry as usize);
+    assert_softmax_correct(&eleven, 11, 37);
+    assert_softmax_correct(&eleven, 1, 37);
+    assert_eq!(compile(&cache, &softmax_kernel(11, 38)).1, CacheOutcome::Generated);
+
+    let (rows, stride) = (9, 64);
+    let column_sum = |cols: usize| {
+        let mut k = Kernel::new("column_sum", vec![cols]);
+        let x = k.add_buffer(DType::F32, Access::Read);
+        let out = k.add_buffer(DType::F32, Access::Write);
+        let load = k.push(Expr::Load { buffer: x, index: Index { offset: 0, outer: vec![1], inner: vec![stride] } });
+        let sum = k.push(Expr::Stage(0));
+        k.stages.push(Stage { inner: vec![rows], kind: StageKind::Reduce { combine: Combine::Sum, value: load } });
+        let store = Store { buffer: out, index: Index { offset: 0, outer: vec![1], inner: vec![] }, value: sum };
+        k.stages.push(Stage { inner: vec![], kind: StageKind::Store(vec![store]) });
+        k
+    };
+    let mut x = data(rows * stride as usize, 5);
+    let mut entries = Vec::new();
+    for cols in [3, 13, 64] {
+        let kernel = column_sum(cols);
+        let (code, _) = compile(&cache, &kernel);
+        assert!(code.clif.contains("f32x4"), "columns run four per vector:\n{}", code.clif);
+        entries.push(code.entry as usize);
+        let mut out = vec![f32::NAN; cols];
+        run_code(&code, &kernel, &mut [bytes(&mut x), bytes(&mut out)]);
+        for (j, &got) in out.iter().enumerate() {
+            let want: f32 = (0..rows).map(|i| x[i * stride as usize + j]).sum();
+            assert!((got - want).abs() <= 1e-5, "{cols} columns, column {j}: {got} vs {want}");
+        }
+    }
+    assert!(entries.windows(2).all(|w| w[0] == w[1]), "one function for every width: {entries:x?}");
+    assert_eq!(cache.stats(), stats(3, 0, 3));
+}
+
 #[test]
 fn a_fresh_cache_maps_the_entry_without_generating_and_computes_the_same() {
     let dir = tempfile::tempdir().unwrap();
@@ -193,7 +238,8 @@ fn corrupt_entries_are_generated_again_and_rewritten() {
 #[test]
 fn different_kernels_get_entries_of_their_own() {
     let dir = tempfile::tempdir().unwrap();
-    let shapes = [(5, 8), (5, 13), (4, 8), (1, 67)];
+    // Widths differ (the row count alone would share code).
+    let shapes = [(5, 8), (5, 13), (4, 9), (1, 67)];
     let first = KernelCache::new(DiskCache::new(dir.path()));
     for (rows, cols) in shapes {
         assert_eq!(compile(&first, &softmax_kernel(rows, cols)).1, CacheOutcome::Generated);

@@ -13,6 +13,11 @@
 //! vectorized across outer points instead: up to four groups of four consecutive outer
 //! points run together, each lane its own point, with scalar code for the points left
 //! at the end of a row or of the range.
+//!
+//! The outermost extent is never part of the code: the caller passes the range of outer
+//! points, and only the inner outer extents decompose it into coordinates. One function
+//! therefore serves every size of the outermost dim ([`code_shape`]), which is what a batch
+//! dim that varies between calls (or the last, partial batch of an epoch) needs.
 
 use super::f16;
 use super::jit::CodegenError;
@@ -65,6 +70,17 @@ pub(crate) fn define(
     b.ins().return_(&[]);
     b.finalize(target);
     Ok(())
+}
+
+/// The kernel as far as its machine code depends on it: no name, outermost extent 0. Two
+/// kernels with the same shape here share one function.
+pub(crate) fn code_shape(kernel: &Kernel) -> Kernel {
+    let mut shape = kernel.clone();
+    shape.name = String::new();
+    if let Some(outermost) = shape.outer.first_mut() {
+        *outermost = 0;
+    }
+    shape
 }
 
 fn check(kernel: &Kernel) -> Result<(), CodegenError> {
@@ -151,8 +167,14 @@ impl Emitter<'_> {
     /// inner loops cannot run on vectors, every load is contiguous `f32` or bool (every
     /// store contiguous `f32`) or fixed along the last outer dim, and some stage has inner loops to speed up. Returns how many
     /// groups run together.
+    /// The outermost extent never shapes the code (see [`code_shape`]): with one outer dim
+    /// the number of groups is fixed and short ranges take the single-point path.
     fn outer_groups(&self) -> Option<usize> {
-        let last = *self.kernel.outer.last()?;
+        let last = match self.kernel.outer.as_slice() {
+            [] => return None,
+            [_] => 4 * VECTORS as usize,
+            [.., last] => *last,
+        };
         if last < 4 {
             return None;
         }
@@ -188,7 +210,12 @@ impl Emitter<'_> {
     /// time while they lie in one row of the last outer dim and in the range, else one.
     fn grouped_points(&mut self, b: &mut FunctionBuilder, begin: Value, end: Value, parts: usize) {
         let width = 4 * parts as i64;
-        let row = *self.kernel.outer.last().expect("grouped kernels have outer dims") as i64;
+        // With one outer dim the range check alone keeps a group in the row.
+        let row = match self.kernel.outer.as_slice() {
+            [_] => None,
+            [.., last] => Some(*last as i64),
+            [] => unreachable!("grouped kernels have outer dims"),
+        };
         let header = b.create_block();
         let check = b.create_block();
         let group = b.create_block();
@@ -204,12 +231,14 @@ impl Emitter<'_> {
 
         b.switch_to_block(check);
         b.seal_block(check);
-        let within = b.ins().urem_imm_u(point, row);
-        let row_end = b.ins().iadd_imm_s(within, width);
-        let fits_row = b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, row_end, row);
         let group_end = b.ins().iadd_imm_s(point, width);
-        let fits_range = b.ins().icmp(IntCC::SignedLessThanOrEqual, group_end, end);
-        let fits = b.ins().band(fits_row, fits_range);
+        let mut fits = b.ins().icmp(IntCC::SignedLessThanOrEqual, group_end, end);
+        if let Some(row) = row {
+            let within = b.ins().urem_imm_u(point, row);
+            let row_end = b.ins().iadd_imm_s(within, width);
+            let fits_row = b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, row_end, row);
+            fits = b.ins().band(fits_row, fits);
+        }
         b.ins().brif(fits, group, &[], single, &[]);
 
         b.switch_to_block(group);
