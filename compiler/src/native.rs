@@ -4,10 +4,10 @@
 use crate::rewrite::{self, RewriteBudget};
 use crate::schedule::{self, ScheduledStep};
 use ignis_ir::Graph;
-use ignis_kernels_gen::cpu::{CacheOutcome, compile_kernel_cached};
+use ignis_kernels_gen::cpu::{CacheOutcome, compile_kernel_cached, support_table};
 use ignis_runtime::Layout;
 use ignis_runtime::interpret::concrete_shape;
-use ignis_runtime::program::{KernelLaunch, KernelOutput, NativeKernel, Program, Step};
+use ignis_runtime::program::{KernelLaunch, KernelOutput, NativeKernel, Program, Step, SupportTable};
 use std::sync::Arc;
 
 /// What compilation produced besides the program: for logs, dumps and tests.
@@ -97,6 +97,7 @@ pub fn compile(
                 let kernel = NativeKernel {
                     name: finished.kernel.name.clone(),
                     entry: code.entry,
+                    support: SupportTable(support_table()),
                     outer_points: finished.kernel.outer_points(),
                     grain: finished.grain,
                     code: Arc::new(code),

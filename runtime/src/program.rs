@@ -14,13 +14,23 @@ use ignis_ir::{DType, Graph, NodeId, Value, ValueDef};
 use std::any::Any;
 use std::sync::Arc;
 
-/// A native kernel: `entry(buffers, begin, end)` runs outer points `[begin, end)`.
-pub type KernelEntry = unsafe extern "C" fn(*const *mut u8, i64, i64);
+/// A native kernel: `entry(buffers, begin, end, support)` runs outer points `[begin, end)`;
+/// `support` is the code generator's table of routines the code calls.
+pub type KernelEntry = unsafe extern "C" fn(*const *mut u8, i64, i64, *const u8);
+
+/// The table of routines generated code calls (static, immutable data of the code generator).
+#[derive(Clone, Copy, Debug)]
+pub struct SupportTable(pub *const u8);
+
+// SAFETY: the table is static and never written.
+unsafe impl Send for SupportTable {}
+unsafe impl Sync for SupportTable {}
 
 /// A kernel ready to launch, and what keeps its code alive.
 pub struct NativeKernel {
     pub name: String,
     pub entry: KernelEntry,
+    pub support: SupportTable,
     pub outer_points: usize,
     /// Outer points per parallel task; at least `outer_points` runs inline.
     pub grain: usize,
@@ -171,7 +181,7 @@ impl Program {
         parallel_for(kernel.outer_points, kernel.grain, |begin, end| {
             // SAFETY: the kernel was generated for exactly these buffers' dtypes and layouts
             // (the program is compiled per input layout) and tasks write disjoint outer points.
-            unsafe { (kernel.entry)(table.get() as *const *mut u8, begin as i64, end as i64) };
+            unsafe { (kernel.entry)(table.get() as *const *mut u8, begin as i64, end as i64, kernel.support.0) };
         });
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 fn run_code(code: &CompiledKernel, kernel: &Kernel, buffers: &mut [&mut [u8]]) {
     let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
     // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).
-    unsafe { (code.entry)(table.as_ptr(), 0, kernel.outer_points() as i64) };
+    unsafe { (code.entry)(table.as_ptr(), 0, kernel.outer_points() as i64, super::support_table()) };
 }
 
 const ROWS: usize = 3;

@@ -19,12 +19,14 @@
 //! therefore serves every size of the outermost dim ([`code_shape`]), which is what a batch
 //! dim that varies between calls (or the last, partial batch of an epoch) needs.
 
+mod blocked;
+
 use super::f16;
 use super::jit::CodegenError;
 use super::loops::counted;
 use super::ops::{self, Lanes};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{Function, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::ir::{Function, InstBuilder, MemFlagsData, SigRef, Type, Value, types};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use ignis_ir::DType;
@@ -53,11 +55,19 @@ pub(crate) fn define(
     b.switch_to_block(entry);
     b.seal_block(entry);
     let params = b.block_params(entry).to_vec();
-    let (table, begin, end) = (params[0], params[1], params[2]);
+    let (table, begin, end, support) = (params[0], params[1], params[2], params[3]);
     let buffers = (0..kernel.buffers.len())
         .map(|i| b.ins().load(pointer, MemFlagsData::trusted(), table, (i * 8) as i32))
         .collect();
-    let mut emitter = Emitter { kernel, buffers, stage_results: vec![Vec::new(); kernel.stages.len()] };
+    let mut emitter = Emitter {
+        kernel,
+        buffers,
+        stage_results: vec![Vec::new(); kernel.stages.len()],
+        pointer,
+        support,
+        spilled: HashMap::new(),
+        wide_signature: None,
+    };
     match emitter.outer_groups() {
         Some(parts) => emitter.grouped_points(&mut b, begin, end, parts),
         None => {
@@ -128,6 +138,8 @@ struct Point<'p> {
     bases: &'p HashMap<(usize, Index), Value>,
     /// When lanes span outer points: which group of four points past the first.
     outer_part: Option<usize>,
+    /// Inside a block of a blocked loop (see `blocked`): the point's place in the block.
+    block: Option<Value>,
 }
 
 struct Emitter<'k> {
@@ -135,6 +147,12 @@ struct Emitter<'k> {
     buffers: Vec<Value>,
     /// Per stage, its result for each group of outer points (one group in scalar code).
     stage_results: Vec<Vec<Value>>,
+    pointer: Type,
+    /// The table of wide routines (`math::wide`).
+    support: Value,
+    /// In the current block, the nodes whose values a wide routine left in a block buffer.
+    spilled: HashMap<ExprId, Value>,
+    wide_signature: Option<SigRef>,
 }
 
 impl Emitter<'_> {
@@ -269,7 +287,7 @@ impl Emitter<'_> {
         // Values that do not move with the inner loops: once per outer point (group).
         let mut invariants = Vec::new();
         for &outer_part in &groups {
-            let point = Point { lanes, innermost: None, bases: &outer_bases, outer_part };
+            let point = Point { lanes, innermost: None, bases: &outer_bases, outer_part, block: None };
             let mut invariant = HashMap::new();
             if !empty {
                 for id in self.reachable(&roots) {
@@ -281,7 +299,8 @@ impl Emitter<'_> {
             }
             invariants.push(invariant);
         }
-        let at_outer = |part: Option<usize>| Point { lanes, innermost: None, bases: &outer_bases, outer_part: part };
+        let at_outer =
+            |part: Option<usize>| Point { lanes, innermost: None, bases: &outer_bases, outer_part: part, block: None };
         match &stage.kind {
             StageKind::Reduce { combine, value } => {
                 let identity = lanes.f32(b, combine.identity());
@@ -353,7 +372,13 @@ impl Emitter<'_> {
         let (_, out) = counted(b, zero, extent, 1, &accs, |b, iv, carried| {
             let mut updated = Vec::new();
             for (part, invariant) in invariants.iter().enumerate() {
-                let point = Point { lanes: Lanes::Four, innermost: Some(iv), bases: &bases, outer_part: Some(part) };
+                let point = Point {
+                    lanes: Lanes::Four,
+                    innermost: Some(iv),
+                    bases: &bases,
+                    outer_part: Some(part),
+                    block: None,
+                };
                 let mut memo = HashMap::new();
                 match &stage.kind {
                     StageKind::Reduce { combine, value } => {
@@ -398,6 +423,12 @@ impl Emitter<'_> {
             StageKind::Reduce { combine, value } => Some((*combine, *value)),
             StageKind::Store(_) => None,
         };
+        if vectorize && stage.inner[level] >= blocked::MIN_EXTENT {
+            let wide_nodes = self.wide_nodes(&stage_roots(stage), invariant);
+            if !wide_nodes.is_empty() {
+                return self.blocked(b, stage, &bases, invariant, &wide_nodes, reduce, acc);
+            }
+        }
         let mut start = zero;
         let mut acc = acc;
         if vectorize {
@@ -412,7 +443,8 @@ impl Emitter<'_> {
                 let mut updated = Vec::new();
                 for part in 0..VECTORS {
                     let at = b.ins().iadd_imm_s(iv, part * 4);
-                    let point = Point { lanes: Lanes::Four, innermost: Some(at), bases: &bases, outer_part: None };
+                    let point =
+                        Point { lanes: Lanes::Four, innermost: Some(at), bases: &bases, outer_part: None, block: None };
                     let mut memo = HashMap::new();
                     match reduce {
                         Some((combine, value)) => {
@@ -445,7 +477,8 @@ impl Emitter<'_> {
                 let mut updated = Vec::new();
                 for (k, &before) in carried.iter().enumerate() {
                     let at = b.ins().iadd_imm_s(iv, k as i64);
-                    let point = Point { lanes: Lanes::One, innermost: Some(at), bases: &bases, outer_part: None };
+                    let point =
+                        Point { lanes: Lanes::One, innermost: Some(at), bases: &bases, outer_part: None, block: None };
                     let v = self.expr(b, value, &point, &mut HashMap::new(), invariant);
                     updated.push(combine_values(b, combine, before, v));
                 }
@@ -457,7 +490,7 @@ impl Emitter<'_> {
         }
         let carried: Vec<Value> = if reduce.is_some() { vec![acc] } else { vec![] };
         let (_, out) = counted(b, start, extent, 1, &carried, |b, iv, carried| {
-            let point = Point { lanes: Lanes::One, innermost: Some(iv), bases: &bases, outer_part: None };
+            let point = Point { lanes: Lanes::One, innermost: Some(iv), bases: &bases, outer_part: None, block: None };
             let mut memo = HashMap::new();
             match reduce {
                 Some((combine, value)) => {
@@ -620,6 +653,13 @@ impl Emitter<'_> {
         invariant: &HashMap<ExprId, Value>,
     ) -> Value {
         if let Some(&v) = memo.get(&id) {
+            return v;
+        }
+        if let Some(&buffer) = self.spilled.get(&id) {
+            let address = self.block_address(b, buffer, point);
+            let ty = if point.lanes == Lanes::Four { types::F32X4 } else { types::F32 };
+            let v = b.ins().load(ty, element_access(), address, 0);
+            memo.insert(id, v);
             return v;
         }
         if let Some(&v) = invariant.get(&id) {

@@ -122,6 +122,7 @@ fn function(kernel: &Kernel, isa: &dyn TargetIsa) -> Result<Function, CodegenErr
     signature.params.push(AbiParam::new(pointer));
     signature.params.push(AbiParam::new(types::I64));
     signature.params.push(AbiParam::new(types::I64));
+    signature.params.push(AbiParam::new(pointer));
     let mut function = Function::with_name_signature(UserFuncName::user(0, 0), signature);
     emit::define(kernel, &mut function, pointer, isa.frontend_config())?;
     Ok(function)

@@ -1,5 +1,7 @@
 //! Native CPU code for kernels, through Cranelift.
 
+#[cfg(test)]
+mod blocked_tests;
 mod cache;
 #[cfg(test)]
 mod cache_tests;
@@ -19,6 +21,9 @@ pub use cache::{CacheOutcome, CacheStats, DiskCache, Entry, KernelCache, cache_s
 pub use jit::{CodegenError, CompiledKernel, compile_kernel};
 pub use ops::{supports_binary, supports_unary};
 
+pub use math::wide::support_table;
+
 /// The native entry point of a kernel: runs the flattened outer points `[begin, end)` on the
-/// buffers whose base pointers `buffers` lists in parameter order.
-pub type KernelFn = unsafe extern "C" fn(buffers: *const *mut u8, begin: i64, end: i64);
+/// buffers whose base pointers `buffers` lists in parameter order. `support` must be
+/// [`support_table()`]: the routines the code may call.
+pub type KernelFn = unsafe extern "C" fn(buffers: *const *mut u8, begin: i64, end: i64, support: *const u8);

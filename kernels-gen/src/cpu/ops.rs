@@ -19,6 +19,26 @@ pub fn supports_binary(op: &BinaryOp) -> bool {
     !matches!(op, BinaryOp::Rem | BinaryOp::Pow)
 }
 
+/// The math function whose wide routine computes `op`, for the costly ones.
+pub(crate) fn wide_fn(op: &UnaryOp) -> Option<MathFn> {
+    use UnaryOp::*;
+    Some(match op {
+        Exp => MathFn::Exp,
+        Log => MathFn::Log,
+        Log1p => MathFn::Log1p,
+        Expm1 => MathFn::Expm1,
+        Tanh => MathFn::Tanh,
+        Erf => MathFn::Erf,
+        Sigmoid => MathFn::Sigmoid,
+        Gelu => MathFn::Gelu,
+        GeluTanh => MathFn::GeluTanh,
+        Silu => MathFn::Silu,
+        Softplus => MathFn::Softplus,
+        Mish => MathFn::Mish,
+        _ => return None,
+    })
+}
+
 /// Scalar or 4-lane code.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Lanes {
@@ -131,42 +151,11 @@ pub(crate) fn unary(b: &mut FunctionBuilder, lanes: Lanes, op: &UnaryOp, x: Valu
             let negative = compare(b, FloatCC::LessThan, x, zero);
             select(b, lanes, negative, zero, x)
         }
-        Gelu => {
-            let scaled = {
-                let k = lanes.f32(b, std::f32::consts::FRAC_1_SQRT_2);
-                b.ins().fmul(x, k)
-            };
-            let erf = math::emit(b, MathFn::Erf, scaled);
-            let one = lanes.f32(b, 1.0);
-            let half = lanes.f32(b, 0.5);
-            let sum = b.ins().fadd(one, erf);
-            let hx = b.ins().fmul(half, x);
-            b.ins().fmul(hx, sum)
-        }
-        GeluTanh => {
-            // 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)): one exp and one division instead of
-            // tanh's polynomial, exponential and selects.
-            let k = lanes.f32(b, -2.0 * 0.797_884_6);
-            let c = lanes.f32(b, 0.044_715);
-            let x2 = b.ins().fmul(x, x);
-            let x3 = b.ins().fmul(x2, x);
-            let inner = b.ins().fma(c, x3, x);
-            let arg = b.ins().fmul(k, inner);
-            let e = math::emit(b, MathFn::Exp, arg);
-            let one = lanes.f32(b, 1.0);
-            let denominator = b.ins().fadd(one, e);
-            b.ins().fdiv(x, denominator)
-        }
-        Silu => {
-            let s = math::emit(b, MathFn::Sigmoid, x);
-            b.ins().fmul(x, s)
-        }
-        Softplus => softplus(b, lanes, x),
-        Mish => {
-            let sp = softplus(b, lanes, x);
-            let t = math::emit(b, MathFn::Tanh, sp);
-            b.ins().fmul(x, t)
-        }
+        Gelu => math::emit(b, MathFn::Gelu, x),
+        GeluTanh => math::emit(b, MathFn::GeluTanh, x),
+        Silu => math::emit(b, MathFn::Silu, x),
+        Softplus => math::emit(b, MathFn::Softplus, x),
+        Mish => math::emit(b, MathFn::Mish, x),
         Floor => b.ins().floor(x),
         Ceil => b.ins().ceil(x),
         Round => b.ins().nearest(x),
@@ -221,18 +210,6 @@ pub(crate) fn unary(b: &mut FunctionBuilder, lanes: Lanes, op: &UnaryOp, x: Valu
         }
         Exp2 | Log2 | Sin | Cos | Tan => unreachable!("{} has no generated code (supports_unary)", op.name()),
     }
-}
-
-/// `max(x, 0) + log1p(exp(-|x|))`, as the eager kernel computes it.
-fn softplus(b: &mut FunctionBuilder, lanes: Lanes, x: Value) -> Value {
-    let zero = lanes.f32(b, 0.0);
-    let abs = b.ins().fabs(x);
-    let neg = b.ins().fneg(abs);
-    let e = math::emit(b, MathFn::Exp, neg);
-    let l = math::emit(b, MathFn::Log1p, e);
-    let positive = compare(b, FloatCC::LessThan, x, zero);
-    let m = select(b, lanes, positive, zero, x);
-    b.ins().fadd(m, l)
 }
 
 pub(crate) fn binary(b: &mut FunctionBuilder, lanes: Lanes, op: &BinaryOp, x: Value, y: Value) -> Value {

@@ -3,8 +3,7 @@
 //! Measured: 6.5e-8 absolute, 1.09 ulp (see tests).
 
 use super::exp::exp;
-use super::lanes::Lanes;
-use cranelift_codegen::ir::Value;
+use super::lanes::Arith;
 use cranelift_codegen::ir::condcodes::FloatCC;
 
 const POLYNOMIAL_LIMIT: f32 = 0.875;
@@ -38,7 +37,8 @@ const ERFC_SCALED: [f32; 9] = [
     0.000_142_778_52,
 ];
 
-pub(super) fn erf(lanes: &mut Lanes, x: Value) -> Value {
+#[inline(always)]
+pub(super) fn erf<A: Arith>(lanes: &mut A, x: A::F) -> A::F {
     let a = lanes.abs(x);
     let a_squared = lanes.mul(a, a);
     let tail = lanes.polynomial(a_squared, &ODD_TAIL);

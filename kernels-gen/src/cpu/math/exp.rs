@@ -3,8 +3,7 @@
 //!
 //! Subnormal results of `exp` are rounded correctly, not flushed.
 
-use super::lanes::Lanes;
-use cranelift_codegen::ir::Value;
+use super::lanes::Arith;
 
 /// `ln 2` split so that `n * LN2_HI` is exact inside an `fma` and `LN2_HI + LN2_LO` is `ln 2` to
 /// about 2^-53.
@@ -17,12 +16,13 @@ const EXPM1_TAIL: [f32; 7] =
     [0.5, 0.166_666_72, 0.041_666_64, 0.008_332_652, 0.001_388_993, 0.000_200_937_87, 2.482_102_9e-5];
 
 /// `x - n ln 2 = r_hi + r_lo` for an integral `n`, with `r_hi` exact.
-struct Reduced {
-    r_hi: Value,
-    r_lo: Value,
+struct Reduced<F> {
+    r_hi: F,
+    r_lo: F,
 }
 
-fn reduce(lanes: &mut Lanes, x: Value, n: Value) -> Reduced {
+#[inline(always)]
+fn reduce<A: Arith>(lanes: &mut A, x: A::F, n: A::F) -> Reduced<A::F> {
     let minus_n = lanes.neg(n);
     let ln2_hi = lanes.float(LN2_HI);
     // Exact: |r_hi| < 1 is a multiple of 2^-24 whenever n != 0.
@@ -33,7 +33,8 @@ fn reduce(lanes: &mut Lanes, x: Value, n: Value) -> Reduced {
 }
 
 /// `e^(r_hi + r_lo) - 1` for `|r_hi| <= 0.7` and tiny `r_lo`.
-fn expm1_of_reduced(lanes: &mut Lanes, reduced: &Reduced) -> Value {
+#[inline(always)]
+fn expm1_of_reduced<A: Arith>(lanes: &mut A, reduced: &Reduced<A::F>) -> A::F {
     let r = reduced.r_hi;
     let tail = lanes.polynomial(r, &EXPM1_TAIL);
     let r_squared = lanes.mul(r, r);
@@ -43,7 +44,8 @@ fn expm1_of_reduced(lanes: &mut Lanes, reduced: &Reduced) -> Value {
     lanes.add(p, correction)
 }
 
-pub(super) fn exp(lanes: &mut Lanes, x: Value) -> Value {
+#[inline(always)]
+pub(super) fn exp<A: Arith>(lanes: &mut A, x: A::F) -> A::F {
     // Outside this range e^x rounds to 0 or +inf anyway; inside it, n fits the exponent tricks.
     let x = lanes.clamp(x, -104.0, 89.0);
     let log2_e = lanes.float(std::f32::consts::LOG2_E);
@@ -62,7 +64,8 @@ pub(super) fn exp(lanes: &mut Lanes, x: Value) -> Value {
     lanes.mul(scaled, scale_second)
 }
 
-pub(super) fn expm1(lanes: &mut Lanes, x: Value) -> Value {
+#[inline(always)]
+pub(super) fn expm1<A: Arith>(lanes: &mut A, x: A::F) -> A::F {
     // Below -18, e^x - 1 rounds to -1; above 89 it is +inf.
     let clamped = lanes.clamp(x, -18.0, 89.0);
     // Rounding toward zero gives r the sign of x, so 2^n p and 2^n - 1 below share a sign and

@@ -3,8 +3,7 @@
 //! Measured: log 0.83 ulp, log1p 0.88 ulp (see tests).
 
 use super::exp::{LN2_HI, LN2_LO};
-use super::lanes::Lanes;
-use cranelift_codegen::ir::Value;
+use super::lanes::Arith;
 use cranelift_codegen::ir::condcodes::FloatCC;
 
 /// The bits of `sqrt(1/2)`: subtracting them moves the mantissa boundary from 1 to `sqrt(1/2)`.
@@ -15,12 +14,13 @@ const SQRT_HALF_BITS: i32 = 0x3f35_04f3;
 const ATANH_TAIL: [f32; 3] = [0.666_667_76, 0.399_775_6, 0.298_719];
 
 /// `x = 2^exponent (1 + f)` with `1 + f` in `[sqrt(1/2), sqrt(2))`; `x` positive and normal.
-struct Split {
-    exponent: Value,
-    f: Value,
+struct Split<F> {
+    exponent: F,
+    f: F,
 }
 
-fn split(lanes: &mut Lanes, x: Value) -> Split {
+#[inline(always)]
+fn split<A: Arith>(lanes: &mut A, x: A::F) -> Split<A::F> {
     let bits = lanes.bits_of(x);
     let offset = lanes.int_add(bits, -SQRT_HALF_BITS);
     let exponent_int = lanes.shift_right_arithmetic(offset, 23);
@@ -38,7 +38,8 @@ fn split(lanes: &mut Lanes, x: Value) -> Split {
 ///
 /// `log1p(f) = f - f^2/2 + s (f^2/2 + R)`, with `R = 2 atanh(s)/s - 2`: `f` is exact and
 /// carries most of the result, so the rounding in the division and the tail barely shows.
-fn log1p_minus_f(lanes: &mut Lanes, f: Value) -> Value {
+#[inline(always)]
+fn log1p_minus_f<A: Arith>(lanes: &mut A, f: A::F) -> A::F {
     let two = lanes.float(2.0);
     let denominator = lanes.add(f, two);
     let s = lanes.div(f, denominator);
@@ -54,7 +55,8 @@ fn log1p_minus_f(lanes: &mut Lanes, f: Value) -> Value {
 }
 
 /// `exponent ln 2 + f + small`, adding the small parts first.
-fn combine(lanes: &mut Lanes, exponent: Value, f: Value, small: Value) -> Value {
+#[inline(always)]
+fn combine<A: Arith>(lanes: &mut A, exponent: A::F, f: A::F, small: A::F) -> A::F {
     let ln2_lo = lanes.float(LN2_LO);
     let low = lanes.fma(exponent, ln2_lo, small);
     let fraction = lanes.add(f, low);
@@ -63,7 +65,8 @@ fn combine(lanes: &mut Lanes, exponent: Value, f: Value, small: Value) -> Value 
 }
 
 /// `+inf` where `x` is `+inf`, `-inf` where `x == pole`, NaN below `pole`, else `result`.
-fn special_cases(lanes: &mut Lanes, x: Value, pole: f32, result: Value) -> Value {
+#[inline(always)]
+fn special_cases<A: Arith>(lanes: &mut A, x: A::F, pole: f32, result: A::F) -> A::F {
     let infinity = lanes.float(f32::INFINITY);
     let is_infinite = lanes.compare(FloatCC::Equal, x, infinity);
     let result = lanes.select(is_infinite, infinity, result);
@@ -75,7 +78,8 @@ fn special_cases(lanes: &mut Lanes, x: Value, pole: f32, result: Value) -> Value
     lanes.select(outside_domain, nan, result)
 }
 
-pub(super) fn log(lanes: &mut Lanes, x: Value) -> Value {
+#[inline(always)]
+pub(super) fn log<A: Arith>(lanes: &mut A, x: A::F) -> A::F {
     // Subnormals have no implicit leading bit; scaling by 2^23 makes them normal.
     let is_subnormal = lanes.compare_with(FloatCC::LessThan, x, f32::MIN_POSITIVE);
     let two_to_23 = lanes.float(8_388_608.0);
@@ -91,7 +95,8 @@ pub(super) fn log(lanes: &mut Lanes, x: Value) -> Value {
     special_cases(lanes, x, 0.0, result)
 }
 
-pub(super) fn log1p(lanes: &mut Lanes, x: Value) -> Value {
+#[inline(always)]
+pub(super) fn log1p<A: Arith>(lanes: &mut A, x: A::F) -> A::F {
     // u = 1 + x rounds; `error` is what it lost (two-sum), so log1p x = log u + error / u.
     let one = lanes.float(1.0);
     let u = lanes.add(one, x);

@@ -23,21 +23,25 @@
 //!
 //! This module knows nothing of kernels or tensors: callers hand it a value and get one back.
 
+mod activations;
 mod erf;
 mod exp;
 mod lanes;
 mod log;
+mod scalar;
 mod sigmoid;
 mod tanh;
+pub(crate) mod wide;
 
 #[cfg(test)]
 mod tests;
 
 use cranelift_codegen::ir::Value;
 use cranelift_frontend::FunctionBuilder;
-use lanes::Lanes;
+use lanes::{Arith, Lanes};
+use scalar::Scalar;
 
-/// A math function that `emit` can inline.
+/// A math function that `emit` can inline, and that `wide` runs over blocks of values.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum MathFn {
     Exp,
@@ -47,6 +51,61 @@ pub enum MathFn {
     Tanh,
     Erf,
     Sigmoid,
+    Gelu,
+    GeluTanh,
+    Silu,
+    Softplus,
+    Mish,
+}
+
+impl MathFn {
+    pub const ALL: [MathFn; 12] = [
+        MathFn::Exp,
+        MathFn::Log,
+        MathFn::Log1p,
+        MathFn::Expm1,
+        MathFn::Tanh,
+        MathFn::Erf,
+        MathFn::Sigmoid,
+        MathFn::Gelu,
+        MathFn::GeluTanh,
+        MathFn::Silu,
+        MathFn::Softplus,
+        MathFn::Mish,
+    ];
+}
+
+/// `f(x)` in either form. The core functions may lose a NaN input (clamps turn it into a
+/// bound) and get it back in [`core`]; the activations are built from the core functions.
+#[inline(always)]
+fn apply<A: Arith>(lanes: &mut A, f: MathFn, x: A::F) -> A::F {
+    match f {
+        MathFn::Exp => core(lanes, x, exp::exp),
+        MathFn::Log => core(lanes, x, log::log),
+        MathFn::Log1p => core(lanes, x, log::log1p),
+        MathFn::Expm1 => core(lanes, x, exp::expm1),
+        MathFn::Tanh => core(lanes, x, tanh::tanh),
+        MathFn::Erf => core(lanes, x, erf::erf),
+        MathFn::Sigmoid => core(lanes, x, sigmoid::sigmoid),
+        MathFn::Gelu => activations::gelu(lanes, x),
+        MathFn::GeluTanh => activations::gelu_tanh(lanes, x),
+        MathFn::Silu => activations::silu(lanes, x),
+        MathFn::Softplus => activations::softplus(lanes, x),
+        MathFn::Mish => activations::mish(lanes, x),
+    }
+}
+
+/// A core function with the NaN input restored.
+#[inline(always)]
+fn core<A: Arith>(lanes: &mut A, x: A::F, f: impl FnOnce(&mut A, A::F) -> A::F) -> A::F {
+    let result = f(lanes, x);
+    lanes.pass_nan_through(x, result)
+}
+
+/// `f(x)` computed in Rust: bit for bit what [`emit`] generates.
+#[inline(always)]
+pub(crate) fn evaluate(f: MathFn, x: f32) -> f32 {
+    apply(&mut Scalar, f, x)
 }
 
 /// Emits `f(x)` inline (no calls) for `x` of type F32 or F32X4; the result has x's type.
@@ -54,15 +113,5 @@ pub enum MathFn {
 /// Panics if `x` has any other type.
 pub fn emit(builder: &mut FunctionBuilder, f: MathFn, x: Value) -> Value {
     let mut lanes = Lanes::new(builder, x);
-    let result = match f {
-        MathFn::Exp => exp::exp(&mut lanes, x),
-        MathFn::Log => log::log(&mut lanes, x),
-        MathFn::Log1p => log::log1p(&mut lanes, x),
-        MathFn::Expm1 => exp::expm1(&mut lanes, x),
-        MathFn::Tanh => tanh::tanh(&mut lanes, x),
-        MathFn::Erf => erf::erf(&mut lanes, x),
-        MathFn::Sigmoid => sigmoid::sigmoid(&mut lanes, x),
-    };
-    // The functions above may lose a NaN input (clamps turn it into a bound); restore it here.
-    lanes.pass_nan_through(x, result)
+    apply(&mut lanes, f, x)
 }

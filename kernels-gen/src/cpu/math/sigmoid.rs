@@ -3,11 +3,11 @@
 //! probability down to the smallest subnormal. Measured: 8.9e-8 absolute, 2.34 ulp (see tests).
 
 use super::exp::exp;
-use super::lanes::Lanes;
-use cranelift_codegen::ir::Value;
+use super::lanes::Arith;
 use cranelift_codegen::ir::condcodes::FloatCC;
 
-pub(super) fn sigmoid(lanes: &mut Lanes, x: Value) -> Value {
+#[inline(always)]
+pub(super) fn sigmoid<A: Arith>(lanes: &mut A, x: A::F) -> A::F {
     let a = lanes.abs(x);
     let minus_a = lanes.neg(a);
     let e = exp(lanes, minus_a);

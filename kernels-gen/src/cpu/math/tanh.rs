@@ -4,8 +4,7 @@
 //! against 70 for an exp-based form, and chains of tanh are throughput-bound.
 //! Measured: 2.8e-7 absolute (see tests).
 
-use super::lanes::Lanes;
-use cranelift_codegen::ir::Value;
+use super::lanes::Arith;
 
 /// Where the fit ends: `P(9.5^2) * 9.5 / Q(9.5^2)` rounds to exactly 1 in f32, and tanh(x)
 /// rounds to 1 from 9.01 on, so larger inputs are clamped here.
@@ -16,7 +15,8 @@ const CLAMP: f32 = 9.5;
 const NUMERATOR: [f32; 6] = [1.0, 0.136_570_81, 0.003_839_768_2, 2.743_509_1e-5, 2.922_819e-8, -1.121_945_5e-11];
 const DENOMINATOR: [f32; 5] = [1.0, 0.469_904_12, 0.027_141_176, 0.000_388_840_68, 1.247_619_9e-6];
 
-pub(super) fn tanh(lanes: &mut Lanes, x: Value) -> Value {
+#[inline(always)]
+pub(super) fn tanh<A: Arith>(lanes: &mut A, x: A::F) -> A::F {
     let magnitude = lanes.abs(x);
     let limit = lanes.float(CLAMP);
     // A NaN becomes the limit here and is restored at the end.
