@@ -2,7 +2,7 @@
 //! Cranelift (through the kernel cache), and assemble a `runtime::program::Program`.
 
 use crate::rewrite::{self, RewriteBudget};
-use crate::schedule::{self, ScheduledStep};
+use crate::schedule::{self, Finished, ScheduledStep};
 use ignis_ir::Graph;
 use ignis_kernels_gen::cpu::{CacheOutcome, compile_kernel_cached, support_table};
 use ignis_runtime::Layout;
@@ -28,6 +28,8 @@ pub struct NativeReport {
     /// Kernels whose machine code this compilation generated; the others came from the
     /// kernel cache (another program, another size of the outermost dim, or the disk).
     pub generated: usize,
+    /// Kernels that run as a matmul's epilogue, on each band of its product's rows.
+    pub epilogues: usize,
 }
 
 impl NativeReport {
@@ -77,34 +79,46 @@ pub fn compile(
                 steps.push(Step::Node(n));
             }
             ScheduledStep::Kernel(finished) => {
-                let (code, outcome) = compile_kernel_cached(&finished.kernel).map_err(|e| e.to_string())?;
-                report.generated += usize::from(outcome == CacheOutcome::Generated);
-                report.kernels.push(finished.kernel.to_string());
-                report.clif.push(code.clif.clone());
-                let outputs = finished
-                    .outputs
-                    .iter()
-                    .map(|&n| {
-                        let ty = &graph.node(n).ty;
-                        KernelOutput {
-                            node: n,
-                            dtype: ty.dtype,
-                            shape: concrete_shape(ty),
-                            slot: schedule.slot_of[n.index()],
-                        }
-                    })
-                    .collect();
-                let kernel = NativeKernel {
-                    name: finished.kernel.name.clone(),
-                    entry: code.entry,
-                    support: SupportTable(support_table()),
-                    outer_points: finished.kernel.outer_points(),
-                    grain: finished.grain,
-                    code: Arc::new(code),
-                };
-                steps.push(Step::Kernel(KernelLaunch { kernel: Arc::new(kernel), buffers: finished.buffers, outputs }));
+                steps.push(Step::Kernel(launch(finished, graph, &schedule.slot_of, &mut report)?));
+            }
+            ScheduledStep::MatmulEpilogue { matmul, epilogue } => {
+                // The product itself still comes from `gemm`, as an eager node would.
+                report.eager_nodes += 1;
+                report.epilogues += 1;
+                let epilogue = launch(epilogue, graph, &schedule.slot_of, &mut report)?;
+                steps.push(Step::MatmulEpilogue { matmul, epilogue });
             }
         }
     }
     Ok((Program::new(graph.clone(), steps, schedule.slot_of, schedule.slots), report))
+}
+
+/// The kernel's code (generated or from the cache) and what its launch needs.
+fn launch(
+    finished: Finished,
+    graph: &Graph,
+    slot_of: &[Option<usize>],
+    report: &mut NativeReport,
+) -> Result<KernelLaunch, String> {
+    let (code, outcome) = compile_kernel_cached(&finished.kernel).map_err(|e| e.to_string())?;
+    report.generated += usize::from(outcome == CacheOutcome::Generated);
+    report.kernels.push(finished.kernel.to_string());
+    report.clif.push(code.clif.clone());
+    let outputs = finished
+        .outputs
+        .iter()
+        .map(|&n| {
+            let ty = &graph.node(n).ty;
+            KernelOutput { node: n, dtype: ty.dtype, shape: concrete_shape(ty), slot: slot_of[n.index()] }
+        })
+        .collect();
+    let kernel = NativeKernel {
+        name: finished.kernel.name.clone(),
+        entry: code.entry,
+        support: SupportTable(support_table()),
+        outer_points: finished.kernel.outer_points(),
+        grain: finished.grain,
+        code: Arc::new(code),
+    };
+    Ok(KernelLaunch { kernel: Arc::new(kernel), buffers: finished.buffers, outputs })
 }

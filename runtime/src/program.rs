@@ -1,11 +1,13 @@
 //! A compiled program: generated kernels and eager-kernel nodes in one schedule.
 //!
 //! Each step either launches a native kernel over its outer points (split across the
-//! thread pool when the work is large enough) or runs one graph node through
-//! [`interpret::eval`](crate::interpret::eval), as the interpreter does. Values die after
+//! thread pool when the work is large enough), runs one graph node through
+//! [`interpret::eval`](crate::interpret::eval), as the interpreter does, or runs an f32
+//! matmul whose epilogue kernel takes each band of product rows while it is in cache. Values die after
 //! their last use; the storage of a kernel output that dies goes back to its memory-plan
 //! slot, where a later kernel output of the same size reuses it within the same run.
 
+use crate::cpu;
 use crate::interpret::{Output, concrete_shape, eval};
 use crate::layout::Layout;
 use crate::parallel::{SendPtr, parallel_for};
@@ -57,6 +59,13 @@ pub enum Step {
     Kernel(KernelLaunch),
     /// One node through the eager kernels.
     Node(NodeId),
+    /// An f32 matmul node whose product feeds the kernel row by row: the kernel runs on each
+    /// band of rows as soon as `gemm` has computed it (its outer points split the product's
+    /// rows evenly, in order).
+    MatmulEpilogue {
+        matmul: NodeId,
+        epilogue: KernelLaunch,
+    },
 }
 
 pub struct Program {
@@ -76,6 +85,10 @@ impl Program {
             match step {
                 Step::Node(n) => step_of[n.index()] = i,
                 Step::Kernel(k) => k.outputs.iter().for_each(|o| step_of[o.node.index()] = i),
+                Step::MatmulEpilogue { matmul, epilogue } => {
+                    step_of[matmul.index()] = i;
+                    epilogue.outputs.iter().for_each(|o| step_of[o.node.index()] = i);
+                }
             }
         }
         let mut last_use = vec![None; graph.nodes.len()];
@@ -89,6 +102,10 @@ impl Program {
             match step {
                 Step::Node(n) => graph.node(*n).inputs.iter().for_each(|v| note(v, i)),
                 Step::Kernel(k) => k.buffers.iter().for_each(|v| note(v, i)),
+                Step::MatmulEpilogue { matmul, epilogue } => {
+                    graph.node(*matmul).inputs.iter().for_each(|v| note(v, i));
+                    epilogue.buffers.iter().for_each(|v| note(v, i));
+                }
             }
         }
         let outputs: Vec<bool> = {
@@ -131,6 +148,9 @@ impl Program {
                     values[id.index()] = Some(out);
                 }
                 Step::Kernel(launch) => self.launch(launch, &mut values, params, &mut slots),
+                Step::MatmulEpilogue { matmul, epilogue } => {
+                    self.matmul_epilogue(*matmul, epilogue, &mut values, params, &mut slots)
+                }
             }
             for &dead in &self.frees_after[i] {
                 if let Some((storage, _)) = values[dead].take()
@@ -158,6 +178,56 @@ impl Program {
         params: &[Output],
         slots: &mut [Option<Storage>],
     ) {
+        let table = Self::prepare(launch, values, params, slots);
+        let kernel = &launch.kernel;
+        let table = SendPtr(table.as_ptr() as *mut *mut u8);
+        parallel_for(kernel.outer_points, kernel.grain, |begin, end| {
+            // SAFETY: the kernel was generated for exactly these buffers' dtypes and layouts
+            // (the program is compiled per input layout) and tasks write disjoint outer points.
+            unsafe { (kernel.entry)(table.get() as *const *mut u8, begin as i64, end as i64, kernel.support.0) };
+        });
+    }
+
+    fn matmul_epilogue(
+        &self,
+        matmul: NodeId,
+        epilogue: &KernelLaunch,
+        values: &mut [Option<Output>],
+        params: &[Output],
+        slots: &mut [Option<Storage>],
+    ) {
+        let node = self.graph.node(matmul);
+        let shape = concrete_shape(&node.ty);
+        let product = Storage::uninit(node.ty.dtype, shape.iter().product());
+        values[matmul.index()] = Some((product.clone(), Layout::contiguous(&shape)));
+        let table = Self::prepare(epilogue, values, params, slots);
+        let kernel = &epilogue.kernel;
+        let rows = shape.iter().rev().skip(1).product::<usize>();
+        assert!(
+            rows > 0 && kernel.outer_points % rows == 0,
+            "kernel {}: {} outer points do not split into {rows} product rows",
+            kernel.name,
+            kernel.outer_points
+        );
+        let per_row = kernel.outer_points / rows;
+        let table = SendPtr(table.as_ptr() as *mut *mut u8);
+        let a = view(values, params, node.inputs[0]);
+        let b = view(values, params, node.inputs[1]);
+        cpu::matmul::matmul_f32_into(a, b, &product, &|first, end| {
+            // SAFETY: as in `launch`; the rows reported are final and each comes once.
+            let (begin, end) = ((first * per_row) as i64, (end * per_row) as i64);
+            unsafe { (kernel.entry)(table.get() as *const *mut u8, begin, end, kernel.support.0) };
+        });
+    }
+
+    /// Allocates the kernel's outputs (from their memory-plan slots where they fit) and
+    /// returns its buffer table.
+    fn prepare(
+        launch: &KernelLaunch,
+        values: &mut [Option<Output>],
+        params: &[Output],
+        slots: &mut [Option<Storage>],
+    ) -> Vec<*mut u8> {
         for out in &launch.outputs {
             let numel: usize = out.shape.iter().product();
             let storage = match out.slot.and_then(|s| slots[s].take()) {
@@ -166,7 +236,7 @@ impl Program {
             };
             values[out.node.index()] = Some((storage, Layout::contiguous(&out.shape)));
         }
-        let table: Vec<*mut u8> = launch
+        launch
             .buffers
             .iter()
             .map(|&v| {
@@ -175,14 +245,7 @@ impl Program {
                 // SAFETY: the layout's offset lies inside the storage (Layout invariant).
                 unsafe { (view.storage.as_raw_ptr()).add(view.layout.offset * size) }
             })
-            .collect();
-        let kernel = &launch.kernel;
-        let table = SendPtr(table.as_ptr() as *mut *mut u8);
-        parallel_for(kernel.outer_points, kernel.grain, |begin, end| {
-            // SAFETY: the kernel was generated for exactly these buffers' dtypes and layouts
-            // (the program is compiled per input layout) and tasks write disjoint outer points.
-            unsafe { (kernel.entry)(table.get() as *const *mut u8, begin as i64, end as i64, kernel.support.0) };
-        });
+            .collect()
     }
 }
 

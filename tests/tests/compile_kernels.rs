@@ -181,3 +181,35 @@ fn new_batch_sizes_reuse_the_generated_kernels() {
     }
     assert!(compiled.stats().compiles >= 2, "sizes after the first compile programs of their own");
 }
+
+/// A kernel that takes a matmul's product row by row (bias and activation, a residual, a
+/// softmax of the rows) runs on each band of rows as `gemm` finishes it: for one-piece
+/// products, products cut into row bands, products cut into column bands (rows reported
+/// after the whole product) and batched products.
+#[test]
+fn kernels_after_a_matmul_run_as_its_epilogue() {
+    let cases: [(&[usize], &[usize]); 4] =
+        [(&[200, 96], &[96, 300]), (&[512, 256], &[256, 512]), (&[64, 1024], &[1024, 2048]), (&[4, 50, 32], &[32, 40])];
+    for (i, (x_shape, w_shape)) in cases.into_iter().enumerate() {
+        let x = randn(x_shape, 30 + i as u64);
+        let w = randn(w_shape, 40 + i as u64).mul_scalar(0.1);
+        let b = randn(&[w_shape[1]], 50 + i as u64);
+        let stats = kernels_of(
+            |(x, w, b): (Tensor, Tensor, Tensor)| x.matmul(&w).add(&b).gelu_tanh(),
+            (x.clone(), w.clone(), b),
+            1e-6,
+        );
+        assert_eq!(
+            (stats.kernels, stats.matmul_epilogues, stats.eager_nodes),
+            (1, 1, 1),
+            "{x_shape:?} @ {w_shape:?}: {stats:?}"
+        );
+        let stats = kernels_of(|(x, w): (Tensor, Tensor)| x.matmul(&w).mul_scalar(0.5).softmax(-1), (x, w), 1e-6);
+        assert_eq!((stats.kernels, stats.matmul_epilogues), (1, 1), "softmax of {x_shape:?} @ {w_shape:?}: {stats:?}");
+    }
+    // Reading the product transposed is not row by row: a kernel of its own.
+    let x = randn(&[48, 32], 60);
+    let w = randn(&[32, 64], 61);
+    let stats = kernels_of(|(x, w): (Tensor, Tensor)| x.matmul(&w).t().exp(), (x, w), 1e-6);
+    assert_eq!((stats.kernels, stats.matmul_epilogues), (1, 0), "{stats:?}");
+}

@@ -3,10 +3,12 @@
 //!
 //! `schedule` reads like the pipeline: classify every node, fix every value's layout,
 //! decide which pointwise values are stored, group nodes into kernels, finish each kernel
-//! (loop merging, the parallel grain), then plan buffer reuse.
+//! (loop merging, the parallel grain), fuse kernels that take a matmul's product row by
+//! row as its epilogue, then plan buffer reuse.
 
 mod build;
 mod classify;
+mod epilogue;
 mod finish;
 mod fuse;
 mod layouts;
@@ -22,6 +24,11 @@ use ignis_runtime::Layout;
 pub enum ScheduledStep {
     Kernel(Finished),
     Node(NodeId),
+    /// An f32 matmul and the kernel that runs on each band of its product's rows.
+    MatmulEpilogue {
+        matmul: NodeId,
+        epilogue: Finished,
+    },
 }
 
 pub struct Schedule {
@@ -34,7 +41,7 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn kernel_count(&self) -> usize {
-        self.steps.iter().filter(|s| matches!(s, ScheduledStep::Kernel(_))).count()
+        self.steps.iter().filter(|s| !matches!(s, ScheduledStep::Node(_))).count()
     }
 }
 
@@ -83,6 +90,8 @@ pub fn schedule(graph: &Graph, param_layouts: Vec<Layout>) -> Result<Schedule, S
         });
     }
 
+    let steps = epilogue::fuse(graph, steps, &mut log);
+
     let mut defined_at = vec![None; graph.nodes.len()];
     let mut kernel_outputs = vec![false; graph.nodes.len()];
     let mut used_at: Vec<Vec<Value>> = Vec::new();
@@ -98,6 +107,16 @@ pub fn schedule(graph: &Graph, param_layouts: Vec<Layout>) -> Result<Schedule, S
                     kernel_outputs[o.index()] = true;
                 }
                 used_at.push(f.buffers.clone());
+            }
+            ScheduledStep::MatmulEpilogue { matmul, epilogue } => {
+                defined_at[matmul.index()] = Some(i);
+                for o in &epilogue.outputs {
+                    defined_at[o.index()] = Some(i);
+                    kernel_outputs[o.index()] = true;
+                }
+                let mut used = graph.node(*matmul).inputs.clone();
+                used.extend(epilogue.buffers.iter().copied());
+                used_at.push(used);
             }
         }
     }

@@ -34,6 +34,9 @@ pub struct CompileStats {
     /// (shared by every function, by every size of a kernel's outermost dim, and on disk)
     /// do not count.
     pub kernels_generated: usize,
+    /// Kernels (counted in `kernels`) that run as a matmul's epilogue, on each band of the
+    /// product's rows as `gemm` finishes it.
+    pub matmul_epilogues: usize,
 }
 
 pub(crate) struct FunctionShared {
@@ -77,28 +80,31 @@ impl FunctionShared {
     }
 
     pub(crate) fn stats(&self) -> CompileStats {
+        let native = self.native_totals();
         CompileStats {
             traces: self.traces.load(Ordering::Relaxed),
             replays: self.replays.load(Ordering::Relaxed),
             compiles: self.compiles.load(Ordering::Relaxed),
             eager_fallbacks: self.eager_fallbacks.load(Ordering::Relaxed),
             breaks: self.breaks.load(Ordering::Relaxed),
-            kernels: self.native_totals().0,
-            eager_nodes: self.native_totals().1,
-            native_fallbacks: self.native_totals().2,
-            kernels_generated: self.native_totals().3,
+            kernels: native.0,
+            eager_nodes: native.1,
+            native_fallbacks: native.2,
+            kernels_generated: native.3,
+            matmul_epilogues: native.4,
         }
     }
 
-    /// Kernels, eager nodes, interpreter fallbacks and generated kernels over every
-    /// compiled program.
-    fn native_totals(&self) -> (usize, usize, usize, usize) {
+    /// Kernels, eager nodes, interpreter fallbacks, generated kernels and matmul epilogues
+    /// over every compiled program.
+    fn native_totals(&self) -> (usize, usize, usize, usize, usize) {
         let programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
-        let mut totals = (0, 0, 0, 0);
+        let mut totals = (0, 0, 0, 0, 0);
         for program in programs.values().flatten() {
             if let Some(report) = program.report() {
                 totals.0 += report.kernel_count();
                 totals.1 += report.eager_nodes;
+                totals.4 += report.epilogues;
             }
             totals.2 += program.fallbacks();
             totals.3 += program.generated();

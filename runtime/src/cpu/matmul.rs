@@ -25,6 +25,9 @@ const GEMM_PIECE_WORK: usize = 1 << 26;
 /// Multiply-adds per task when a batch of small products is split across threads.
 const BATCH_GRAIN_WORK: usize = 1 << 17;
 
+/// Elements per task when rows are reported after the whole product.
+const ROWS_GRAIN: usize = 1 << 14;
+
 /// How the two operands map onto `batch x [m, k] @ [k, n]`, in strides of their storages.
 struct Plan {
     /// The broadcast batch dims (empty for plain 2-d products).
@@ -148,16 +151,60 @@ pub fn matmul(a: View, b: View) -> (Storage, Dims) {
     (out, out_shape)
 }
 
+/// Called with `(first, end)` once the product's rows `[first, end)` are final, counting
+/// rows through the batch (`batch * m + row`).
+pub type RowsDone<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// `a @ b` for f32 operands into `out` (fresh contiguous storage of the product's size),
+/// calling `rows_done` for every band of rows as soon as it is computed, on the thread that
+/// computed it, while the band is still in cache: the epilogue of a fused kernel. Every
+/// row is reported exactly once; bands may come in any order and concurrently. Products
+/// split into column bands report their rows after all bands, spread over the threads.
+/// The product is the one `matmul` computes, bit for bit.
+pub fn matmul_f32_into(a: View, b: View, out: &Storage, rows_done: RowsDone) {
+    let describe = || format!("{}{:?} by {}{:?}", a.dtype(), a.shape(), b.dtype(), b.shape());
+    assert!(
+        a.dtype() == DType::F32 && b.dtype() == DType::F32 && out.dtype() == DType::F32,
+        "matmul_f32_into: {} into {}: f32 only",
+        describe(),
+        out.dtype()
+    );
+    let out_shape = ignis_ir::shape::matmul(a.shape(), b.shape()).unwrap_or_else(|e| panic!("matmul: {e}"));
+    let plan = Plan::new(a.layout, b.layout);
+    let len = plan.batch_count() * plan.m * plan.n;
+    assert_eq!(out.len(), len, "matmul_f32_into: {} into {} elements", describe(), out.len());
+    debug_assert_eq!(len, ignis_ir::shape::numel(&out_shape));
+    float_matmul_into::<f32>(&plan, a.base_ptr(), b.base_ptr(), out, Some(rows_done));
+}
+
 /// f32 or f64 through `gemm`.
 fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usize) -> Storage {
     let out = Storage::uninit(T::DTYPE, len);
-    if len == 0 {
-        return out;
+    float_matmul_into(plan, lhs, rhs, &out, None);
+    out
+}
+
+fn float_matmul_into<T: Element>(
+    plan: &Plan,
+    lhs: *const T,
+    rhs: *const T,
+    out: &Storage,
+    rows_done: Option<RowsDone>,
+) {
+    let rows = plan.batch_count() * plan.m;
+    let report_all = |rows_done: Option<RowsDone>| {
+        if let Some(done) = rows_done {
+            parallel::parallel_for(rows, ROWS_GRAIN.div_ceil(plan.n.max(1)).max(1), done);
+        }
+    };
+    if out.is_empty() {
+        return;
     }
     if plan.k == 0 {
         // SAFETY: fresh storage, no other handle exists.
         unsafe { out.slice_mut::<T>() }.fill(T::zero());
-        return out;
+        report_all(rows_done);
+        return;
     }
     let dst = SendPtr(out.as_ptr::<T>());
     let lhs = SendPtr(lhs as *mut T);
@@ -165,6 +212,8 @@ fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usiz
     let batches = plan.batch_count();
     let matrix = plan.m * plan.n;
     let split = Split::of(plan, batches);
+    // Whole rows are final when a task ends, unless the product is cut into column bands.
+    let rows_per_task = (split.along_rows || split.pieces == 1).then_some(rows_done).flatten();
     let run = |task: usize| {
         let (batch, piece) = (task / split.pieces, task % split.pieces);
         let (lo, ro) = plan.offsets(batch);
@@ -202,6 +251,10 @@ fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usiz
                 gemm::Parallelism::None,
             )
         }
+        if let Some(done) = rows_per_task {
+            let first = batch * plan.m + if split.along_rows { start } else { 0 };
+            done(first, first + m);
+        }
     };
     // Tasks are fixed by the problem's size, never by the thread count, so every thread
     // count computes the same pieces with the same (single-threaded) gemm calls. Splitting
@@ -214,7 +267,9 @@ fn float_matmul<T: Element>(plan: &Plan, lhs: *const T, rhs: *const T, len: usiz
             run(task);
         }
     });
-    out
+    if rows_per_task.is_none() {
+        report_all(rows_done);
+    }
 }
 
 /// How one product is cut into independent bands for threads.
@@ -572,5 +627,44 @@ mod tests {
         let a = Storage::from_vec(vec![0.0f32; 128]);
         let b = Storage::from_vec(vec![0.0f32; 48]);
         matmul(View::new(&a, &Layout::contiguous(&[8, 16])), View::new(&b, &Layout::contiguous(&[12, 4])));
+    }
+
+    /// `matmul_f32_into` reports every row once, only after it is final (the callback sees
+    /// the values `matmul` computes, bit for bit), for one-piece products, row bands, column
+    /// bands (reported after the product), batches, and k = 0.
+    #[test]
+    fn rows_are_reported_once_and_only_when_final() {
+        use std::sync::Mutex;
+        let cases: [(&[usize], &[usize]); 5] = [
+            (&[300, 64], &[64, 200]),
+            (&[1024, 256], &[256, 512]),
+            (&[128, 1024], &[1024, 2048]),
+            (&[3, 40, 30], &[30, 50]),
+            (&[7, 0], &[0, 9]),
+        ];
+        for (seed, (a_shape, b_shape)) in cases.into_iter().enumerate() {
+            let mut g = seed as u64;
+            let (sa, sb) =
+                (storage_of(DType::F32, &random(&mut g, a_shape)), storage_of(DType::F32, &random(&mut g, b_shape)));
+            let (la, lb) = (Layout::contiguous(a_shape), Layout::contiguous(b_shape));
+            let (want, shape) = matmul(View::new(&sa, &la), View::new(&sb, &lb));
+            let want = want.to_vec::<f32>();
+            let n = shape[shape.len() - 1];
+            let rows = want.len() / n.max(1);
+            let out = Storage::uninit(DType::F32, want.len());
+            let seen = Mutex::new(vec![0usize; rows]);
+            let out_ptr = SendPtr(out.as_ptr::<f32>());
+            matmul_f32_into(View::new(&sa, &la), View::new(&sb, &lb), &out, &|first, end| {
+                // SAFETY: the rows reported are final and no longer written.
+                let got = unsafe {
+                    std::slice::from_raw_parts(out_ptr.get().add(first * n) as *const f32, (end - first) * n)
+                };
+                let same = got.iter().zip(&want[first * n..end * n]).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{a_shape:?} @ {b_shape:?}: rows {first}..{end} reported before they were final");
+                seen.lock().unwrap()[first..end].iter_mut().for_each(|c| *c += 1);
+            });
+            let seen = seen.into_inner().unwrap();
+            assert!(seen.iter().all(|&c| c == 1), "{a_shape:?} @ {b_shape:?}: rows reported {seen:?}");
+        }
     }
 }
