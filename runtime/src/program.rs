@@ -204,7 +204,7 @@ impl Program {
         let kernel = &epilogue.kernel;
         let rows = shape.iter().rev().skip(1).product::<usize>();
         assert!(
-            rows > 0 && kernel.outer_points % rows == 0,
+            rows > 0 && kernel.outer_points.is_multiple_of(rows),
             "kernel {}: {} outer points do not split into {rows} product rows",
             kernel.name,
             kernel.outer_points

@@ -60,12 +60,12 @@ fn qualifies(graph: &Graph, matmul: NodeId, f: &Finished) -> Result<(), String> 
     let numel: usize = shape.iter().product();
     let kernel = &f.kernel;
     let points = kernel.outer_points();
-    if points == 0 || numel % points != 0 {
+    if points == 0 || !numel.is_multiple_of(points) {
         return Err(format!("{points} outer points for a product of {numel}"));
     }
     // Each outer point covers `chunk` consecutive elements of one row.
     let chunk = numel / points;
-    if n % chunk != 0 {
+    if !n.is_multiple_of(chunk) {
         return Err(format!("outer points of {chunk} elements straddle rows of {n}"));
     }
     let expected = row_major(&kernel.outer, chunk as i64);
