@@ -39,6 +39,7 @@ pub fn finish(builder: KernelBuilder, graph: &Graph, needed: impl Fn(NodeId) -> 
         Space::Pointwise(shape) => shape.clone(),
         Space::Reduction { shape, axes } => (0..shape.len()).filter(|d| !axes.contains(d)).map(|d| shape[d]).collect(),
     };
+    drop_unit_loops(&mut kernel);
     collapse_outer(&mut kernel);
     collapse_inner(&mut kernel);
     if matches!(space, Space::Pointwise(_)) {
@@ -91,6 +92,46 @@ fn indices(kernel: &Kernel) -> impl Iterator<Item = &Index> {
         StageKind::Reduce { .. } => Vec::new(),
     });
     loads.chain(stores)
+}
+
+/// Removes loops of extent 1 (their strides do not matter), which would otherwise keep
+/// their neighbours from merging and leave a reduction's innermost loop one element long:
+/// scalar code summing into one running total instead of vector partial sums.
+fn drop_unit_loops(kernel: &mut Kernel) {
+    for d in (0..kernel.outer.len()).rev() {
+        if kernel.outer[d] == 1 {
+            kernel.outer.remove(d);
+            for_each_index(kernel, |i| {
+                i.outer.remove(d);
+            });
+        }
+    }
+    // Per rank of inner loops, the dims where every stage of that rank has extent 1. An
+    // index has one stride per loop of the stage evaluating it, so its length names its rank.
+    let rank_max = kernel.stages.iter().map(|s| s.inner.len()).max().unwrap_or(0);
+    let units: Vec<Vec<usize>> = (0..=rank_max)
+        .map(|rank| {
+            let stages: Vec<_> = kernel.stages.iter().filter(|s| s.inner.len() == rank).collect();
+            (0..rank).filter(|&d| !stages.is_empty() && stages.iter().all(|s| s.inner[d] == 1)).collect()
+        })
+        .collect();
+    for stage in &mut kernel.stages {
+        let rank = stage.inner.len();
+        remove(&mut stage.inner, &units[rank]);
+    }
+    for_each_index(kernel, |i| {
+        let rank = i.inner.len();
+        if let Some(units) = units.get(rank) {
+            remove(&mut i.inner, units);
+        }
+    });
+}
+
+/// `dims` without the positions `units` (ascending).
+fn remove<T>(dims: &mut Vec<T>, units: &[usize]) {
+    for &d in units.iter().rev() {
+        dims.remove(d);
+    }
 }
 
 /// Merges outer loops `d` and `d + 1` wherever every access steps through them as one.

@@ -13,6 +13,8 @@ mod finish;
 mod fuse;
 mod layouts;
 mod memory;
+#[cfg(test)]
+mod tests;
 
 pub use classify::Class;
 pub use finish::Finished;

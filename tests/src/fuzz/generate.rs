@@ -30,10 +30,11 @@ impl Default for GenerateOptions {
     }
 }
 
-/// Dim sizes: the small ones, powers of two, and sizes one past them (vector tails).
-const DIM_SIZES: [usize; 10] = [0, 1, 2, 3, 5, 7, 8, 16, 17, 33];
+/// Dim sizes: the small ones, powers of two, and sizes one past them (vector tails); 64 and
+/// 300 give rows long enough for blocked loops (one block, and two with a partial one).
+const DIM_SIZES: [usize; 12] = [0, 1, 2, 3, 5, 7, 8, 16, 17, 33, 64, 300];
 /// Size 0 is rare: one program in a few dozen meets it.
-const DIM_WEIGHTS: [u32; 10] = [1, 14, 14, 14, 12, 10, 10, 8, 8, 5];
+const DIM_WEIGHTS: [u32; 12] = [1, 14, 14, 14, 12, 10, 10, 8, 8, 5, 3, 2];
 
 /// The unary ops and how often each is drawn.
 const UNARY_WEIGHTS: [(Unary, u32); 29] = [
