@@ -319,7 +319,9 @@ impl Emitter<'_> {
                 } else {
                     let vectorize = self.vectorizable(stage, &roots);
                     let invariant = &invariants[0];
-                    vec![self.nest(b, stage, outer, &accesses, invariant, vectorize, 0, &mut Vec::new(), identity)]
+                    let start = Accumulators::start(b, *combine, vectorize);
+                    let accs = self.nest(b, stage, outer, &accesses, invariant, vectorize, 0, &mut Vec::new(), start);
+                    vec![accs.fold(b, *combine)]
                 };
                 self.stage_results[index] = results;
             }
@@ -335,8 +337,8 @@ impl Emitter<'_> {
                     self.grouped_nest(b, stage, outer, &accesses, &invariants, 0, &mut Vec::new(), Vec::new());
                 } else {
                     let vectorize = self.vectorizable(stage, &roots);
-                    let zero = b.ins().f32const(0.0);
-                    self.nest(b, stage, outer, &accesses, &invariants[0], vectorize, 0, &mut Vec::new(), zero);
+                    let none = Accumulators { scalar: None, vectors: Vec::new() };
+                    self.nest(b, stage, outer, &accesses, &invariants[0], vectorize, 0, &mut Vec::new(), none);
                 }
             }
         }
@@ -393,7 +395,8 @@ impl Emitter<'_> {
         out
     }
 
-    /// Runs inner loop `level` (and the ones inside it); returns the stage's accumulator.
+    /// Runs inner loop `level` (and the ones inside it); returns the stage's accumulators,
+    /// carried through every level (vector partial sums are folded once, by the caller).
     #[allow(clippy::too_many_arguments)]
     fn nest(
         &mut self,
@@ -405,18 +408,20 @@ impl Emitter<'_> {
         vectorize: bool,
         level: usize,
         coords: &mut Vec<Value>,
-        acc: Value,
-    ) -> Value {
+        accs: Accumulators,
+    ) -> Accumulators {
         let zero = b.ins().iconst(types::I64, 0);
         let extent = b.ins().iconst(types::I64, stage.inner[level] as i64);
         if level + 1 < stage.inner.len() {
-            let (_, out) = counted(b, zero, extent, 1, &[acc], |b, iv, carried| {
+            let shape = accs.shape();
+            let (_, out) = counted(b, zero, extent, 1, &accs.values(), |b, iv, carried| {
                 coords.push(iv);
-                let acc = self.nest(b, stage, outer, accesses, invariant, vectorize, level + 1, coords, carried[0]);
+                let accs = Accumulators::from_values(shape, carried);
+                let accs = self.nest(b, stage, outer, accesses, invariant, vectorize, level + 1, coords, accs);
                 coords.pop();
-                vec![acc]
+                accs.values()
             });
-            return out[0];
+            return Accumulators::from_values(shape, &out);
         }
         let bases = self.bases_at(b, accesses, outer, coords);
         let reduce = match &stage.kind {
@@ -426,20 +431,13 @@ impl Emitter<'_> {
         if vectorize && stage.inner[level] >= blocked::MIN_EXTENT {
             let wide_nodes = self.wide_nodes(&stage_roots(stage), invariant);
             if !wide_nodes.is_empty() {
-                return self.blocked(b, stage, &bases, invariant, &wide_nodes, reduce, acc);
+                return self.blocked(b, stage, &bases, invariant, &wide_nodes, reduce, accs);
             }
         }
         let mut start = zero;
-        let mut acc = acc;
+        let Accumulators { mut scalar, mut vectors } = accs;
         if vectorize {
-            let init: Vec<Value> = match reduce {
-                Some((combine, _)) => {
-                    let v = Lanes::Four.f32(b, combine.identity());
-                    vec![v; VECTORS as usize]
-                }
-                None => vec![],
-            };
-            let (next, vaccs) = counted(b, zero, extent, UNROLL, &init, |b, iv, carried| {
+            let (next, vaccs) = counted(b, zero, extent, UNROLL, &vectors, |b, iv, carried| {
                 let mut updated = Vec::new();
                 for part in 0..VECTORS {
                     let at = b.ins().iadd_imm_s(iv, part * 4);
@@ -457,13 +455,7 @@ impl Emitter<'_> {
                 updated
             });
             start = next;
-            if let Some((combine, _)) = reduce {
-                let both = vaccs[1..].iter().fold(vaccs[0], |a, &v| combine_values(b, combine, a, v));
-                for lane in 0..4u8 {
-                    let x = b.ins().extractlane(both, lane);
-                    acc = combine_values(b, combine, acc, x);
-                }
-            }
+            vectors = vaccs;
         }
         if !vectorize
             && let Some((combine, value)) = reduce
@@ -486,9 +478,10 @@ impl Emitter<'_> {
             });
             start = next;
             let all = combine_pairwise(b, combine, partial);
-            acc = combine_values(b, combine, acc, all);
+            let before = scalar.expect("a reduction carries a scalar accumulator");
+            scalar = Some(combine_values(b, combine, before, all));
         }
-        let carried: Vec<Value> = if reduce.is_some() { vec![acc] } else { vec![] };
+        let carried: Vec<Value> = scalar.into_iter().collect();
         let (_, out) = counted(b, start, extent, 1, &carried, |b, iv, carried| {
             let point = Point { lanes: Lanes::One, innermost: Some(iv), bases: &bases, outer_part: None, block: None };
             let mut memo = HashMap::new();
@@ -503,7 +496,7 @@ impl Emitter<'_> {
                 }
             }
         });
-        if reduce.is_some() { out[0] } else { acc }
+        Accumulators { scalar: out.first().copied(), vectors }
     }
 
     fn stores(
@@ -741,6 +734,49 @@ impl Emitter<'_> {
             other => unreachable!("load of {other}"),
         };
         point.lanes.widen(b, scalar)
+    }
+}
+
+/// What a reduction carries through its inner loops: one scalar partial result and, when
+/// its innermost loop runs on vectors, `VECTORS` vector ones. Store stages carry nothing.
+#[derive(Clone)]
+pub(super) struct Accumulators {
+    pub(super) scalar: Option<Value>,
+    pub(super) vectors: Vec<Value>,
+}
+
+impl Accumulators {
+    fn start(b: &mut FunctionBuilder, combine: Combine, vectors: bool) -> Accumulators {
+        let scalar = Some(b.ins().f32const(combine.identity()));
+        let vector = Lanes::Four.f32(b, combine.identity());
+        Accumulators { scalar, vectors: if vectors { vec![vector; VECTORS as usize] } else { Vec::new() } }
+    }
+
+    /// `(has a scalar, vector count)`: enough to rebuild the struct from loop values.
+    fn shape(&self) -> (bool, usize) {
+        (self.scalar.is_some(), self.vectors.len())
+    }
+
+    fn values(&self) -> Vec<Value> {
+        self.scalar.iter().chain(&self.vectors).copied().collect()
+    }
+
+    fn from_values((scalar, vectors): (bool, usize), values: &[Value]) -> Accumulators {
+        let skip = usize::from(scalar);
+        debug_assert_eq!(values.len(), skip + vectors);
+        Accumulators { scalar: scalar.then(|| values[0]), vectors: values[skip..].to_vec() }
+    }
+
+    /// The reduction's result: the vectors folded pairwise, their lanes, then the scalar.
+    fn fold(self, b: &mut FunctionBuilder, combine: Combine) -> Value {
+        let mut acc = self.scalar.expect("a reduction carries a scalar accumulator");
+        if !self.vectors.is_empty() {
+            let all = combine_pairwise(b, combine, self.vectors);
+            let lanes: Vec<Value> = (0..4u8).map(|lane| b.ins().extractlane(all, lane)).collect();
+            let lanes = combine_pairwise(b, combine, lanes);
+            acc = combine_values(b, combine, acc, lanes);
+        }
+        acc
     }
 }
 

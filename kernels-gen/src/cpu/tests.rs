@@ -266,3 +266,71 @@ fn strided_row_sums_keep_partial_sums_small() {
         assert!((ov[0] - c).abs() <= 1.5e-6, "mean of {n} copies of {c}: {}", ov[0]);
     }
 }
+
+/// Reductions over several inner loops carry their vector partial results through every
+/// level and fold them once: sums of `x * y` (`y` broadcast along the innermost loop) and
+/// maxima of `exp(x)` (blocked through the wide routine), with vector bodies and scalar
+/// tails in the innermost loop, against f64.
+#[test]
+fn multi_level_reductions_carry_vector_partials() {
+    for (inner, combine) in [(vec![3, 5, 40], Combine::Sum), (vec![7, 32], Combine::Sum), (vec![4, 70], Combine::Max)] {
+        let n: usize = inner.iter().product();
+        let rows = 2;
+        let mut k = Kernel::new("partials", vec![rows]);
+        let x = k.add_buffer(DType::F32, Access::Read);
+        let y = k.add_buffer(DType::F32, Access::Read);
+        let out = k.add_buffer(DType::F32, Access::Write);
+        let mut strides: Vec<i64> = inner
+            .iter()
+            .rev()
+            .scan(1i64, |s, &d| {
+                let v = *s;
+                *s *= d as i64;
+                Some(v)
+            })
+            .collect();
+        strides.reverse();
+        let y_strides: Vec<i64> = strides
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| if i + 1 == inner.len() { 0 } else { s / *inner.last().unwrap() as i64 })
+            .collect();
+        let lx = k.push(Expr::Load { buffer: x, index: Index { offset: 0, outer: vec![n as i64], inner: strides } });
+        let ly = k.push(Expr::Load { buffer: y, index: Index { offset: 0, outer: vec![0], inner: y_strides.clone() } });
+        let value = match combine {
+            Combine::Sum => k.push(Expr::Binary(BinaryOp::Mul, lx, ly)),
+            _ => k.push(Expr::Unary(UnaryOp::Exp, lx)),
+        };
+        let result = k.push(Expr::Stage(0));
+        k.stages.push(Stage { inner: inner.clone(), kind: StageKind::Reduce { combine, value } });
+        let store = Store { buffer: out, index: Index { offset: 0, outer: vec![1], inner: vec![] }, value: result };
+        k.stages.push(Stage { inner: vec![], kind: StageKind::Store(vec![store]) });
+        let per_y = n / inner.last().unwrap();
+        let mut xv = data(rows * n, n as u32);
+        let mut yv: Vec<f32> = data(per_y, 7).iter().map(|v| v * 3.0).collect();
+        let mut ov = vec![f32::NAN; rows];
+        run(&k, &mut [bytes(&mut xv), bytes(&mut yv), bytes(&mut ov)]);
+        let last = *inner.last().unwrap();
+        for r in 0..rows {
+            let terms = (0..n).map(|i| {
+                let v = xv[r * n + i] as f64;
+                if combine == Combine::Sum { v * yv[i / last] as f64 } else { v.exp() }
+            });
+            let (want, bound) = match combine {
+                Combine::Sum => {
+                    let terms: Vec<f64> = terms.collect();
+                    (terms.iter().sum::<f64>(), 4.0 * f32::EPSILON as f64 * terms.iter().map(|t| t.abs()).sum::<f64>())
+                }
+                _ => {
+                    let m = terms.fold(f64::NEG_INFINITY, f64::max);
+                    (m, 2.0 * f32::EPSILON as f64 * m)
+                }
+            };
+            let got = ov[r] as f64;
+            assert!(
+                (got - want).abs() <= bound,
+                "{combine:?} over {inner:?}, row {r}: {got} vs {want} (bound {bound:e})"
+            );
+        }
+    }
+}

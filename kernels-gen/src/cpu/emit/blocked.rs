@@ -7,7 +7,7 @@
 use super::super::loops::counted;
 use super::super::math::{MathFn, wide};
 use super::super::ops::{self, Lanes};
-use super::{Emitter, Point, UNROLL, VECTORS, combine_values, element_access};
+use super::{Accumulators, Emitter, Point, UNROLL, VECTORS, combine_values, element_access};
 use cranelift_codegen::ir::{
     AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Value, types,
 };
@@ -54,7 +54,7 @@ impl Emitter<'_> {
     }
 
     /// The innermost loop of a vectorizable stage, `extent` long, in blocks; returns the
-    /// stage's accumulator (reductions) combined into `acc`.
+    /// stage's accumulators (reductions) updated from `accs`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn blocked(
         &mut self,
@@ -64,8 +64,8 @@ impl Emitter<'_> {
         invariant: &HashMap<ExprId, Value>,
         wide_nodes: &[WideNode],
         reduce: Option<(Combine, ExprId)>,
-        acc: Value,
-    ) -> Value {
+        accs: Accumulators,
+    ) -> Accumulators {
         let extent = *stage.inner.last().expect("an inner loop") as i64;
         let slots: Vec<_> = wide_nodes
             .iter()
@@ -73,10 +73,9 @@ impl Emitter<'_> {
             .collect();
         // Reductions carry four vector accumulators and a scalar one (for the tails).
         let mut carried = Vec::new();
-        if let Some((combine, _)) = reduce {
-            let vector = Lanes::Four.f32(b, combine.identity());
-            carried = vec![vector; VECTORS as usize];
-            carried.push(b.ins().f32const(combine.identity()));
+        if reduce.is_some() {
+            carried = accs.vectors.clone();
+            carried.push(accs.scalar.expect("a reduction carries a scalar accumulator"));
         }
         let block = |this: &mut Self, b: &mut FunctionBuilder, start: Value, length: i64, carried: &[Value]| {
             for (wide, &slot) in wide_nodes.iter().zip(&slots) {
@@ -102,15 +101,10 @@ impl Emitter<'_> {
             let start = b.ins().iconst(types::I64, whole);
             carried = block(self, b, start, extent - whole, &carried);
         }
-        let Some((combine, _)) = reduce else { return acc };
-        let (vectors, scalar) = (&carried[..VECTORS as usize], carried[VECTORS as usize]);
-        let both = vectors[1..].iter().fold(vectors[0], |a, &v| combine_values(b, combine, a, v));
-        let mut acc = acc;
-        for lane in 0..4u8 {
-            let x = b.ins().extractlane(both, lane);
-            acc = combine_values(b, combine, acc, x);
+        if reduce.is_none() {
+            return accs;
         }
-        combine_values(b, combine, acc, scalar)
+        Accumulators { scalar: Some(carried[VECTORS as usize]), vectors: carried[..VECTORS as usize].to_vec() }
     }
 
     /// One pass over the block `[start, start + length)`: sixteen elements per iteration on
