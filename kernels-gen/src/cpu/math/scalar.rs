@@ -71,16 +71,23 @@ impl Arith for Scalar {
 
     #[inline(always)]
     fn compare(&mut self, condition: FloatCC, a: f32, b: f32) -> bool {
+        // As `fcmp`: `NotEqual` holds for unordered operands, the `Unordered*` forms too.
+        let unordered = a.is_nan() || b.is_nan();
         match condition {
+            FloatCC::Ordered => !unordered,
+            FloatCC::Unordered => unordered,
             FloatCC::Equal => a == b,
             FloatCC::NotEqual => a != b,
+            FloatCC::OrderedNotEqual => !unordered && a != b,
+            FloatCC::UnorderedOrEqual => unordered || a == b,
             FloatCC::LessThan => a < b,
             FloatCC::LessThanOrEqual => a <= b,
             FloatCC::GreaterThan => a > b,
             FloatCC::GreaterThanOrEqual => a >= b,
-            FloatCC::Unordered => a.is_nan() || b.is_nan(),
-            FloatCC::Ordered => !a.is_nan() && !b.is_nan(),
-            other => unimplemented!("comparison {other} in the Rust math form"),
+            FloatCC::UnorderedOrLessThan => unordered || a < b,
+            FloatCC::UnorderedOrLessThanOrEqual => unordered || a <= b,
+            FloatCC::UnorderedOrGreaterThan => unordered || a > b,
+            FloatCC::UnorderedOrGreaterThanOrEqual => unordered || a >= b,
         }
     }
 

@@ -423,3 +423,46 @@ fn wide_routines_match_the_emitted_code_bit_for_bit() {
         assert!(checked > 1_000_000, "{f:?}: {checked} inputs");
     }
 }
+
+/// The Rust form's comparisons against Cranelift's `fcmp`, for every condition over pairs
+/// that include NaN, infinities and signed zeros.
+#[test]
+fn rust_form_comparisons_match_fcmp() {
+    use super::lanes::Arith;
+    use super::scalar::Scalar;
+    use cranelift_codegen::ir::condcodes::FloatCC;
+    use cranelift_codegen::ir::types::I8;
+    type Compare = unsafe extern "C" fn(a: f32, b: f32) -> i8;
+    let values = [f32::NAN, f32::NEG_INFINITY, -1.5, -0.0, 0.0, 1.5, 2.0, f32::INFINITY];
+    for condition in FloatCC::all().iter().copied() {
+        let mut flags = settings::builder();
+        flags.set("opt_level", "speed").unwrap();
+        let isa = cranelift_native::builder().unwrap().finish(settings::Flags::new(flags)).unwrap();
+        let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let mut context = module.make_context();
+        context.func.signature.params.extend([AbiParam::new(F32); 2]);
+        context.func.signature.returns.push(AbiParam::new(I8));
+        let mut function_context = FunctionBuilderContext::new();
+        let mut builder = FunctionBuilder::new(&mut context.func, &mut function_context);
+        let entry = builder.create_block();
+        builder.append_block_params_for_function_params(entry);
+        builder.switch_to_block(entry);
+        let &[a, b] = builder.block_params(entry) else { unreachable!("two parameters") };
+        let result = builder.ins().fcmp(condition, a, b);
+        builder.ins().return_(&[result]);
+        builder.seal_all_blocks();
+        builder.finalize(module.target_config());
+        let id = module.declare_function("compare", Linkage::Local, &context.func.signature).unwrap();
+        module.define_function(id, &mut context).unwrap();
+        module.finalize_definitions().unwrap();
+        // SAFETY: built above with this signature and the host's default calling convention.
+        let compare = unsafe { std::mem::transmute::<*const u8, Compare>(module.get_finalized_function(id)) };
+        for &a in &values {
+            for &b in &values {
+                // SAFETY: a plain function of two floats.
+                let want = unsafe { compare(a, b) } != 0;
+                assert_eq!(Scalar.compare(condition, a, b), want, "{condition} on {a} and {b}");
+            }
+        }
+    }
+}
