@@ -6,7 +6,7 @@
 
 use super::ScheduledStep;
 use super::finish::Finished;
-use ignis_ir::kernel::{Expr, ExprId, Index, Kernel, StageKind};
+use ignis_ir::kernel::{Expr, Index};
 use ignis_ir::shape::DimValue;
 use ignis_ir::{DType, Graph, NodeId, Op};
 
@@ -71,7 +71,7 @@ fn qualifies(graph: &Graph, matmul: NodeId, f: &Finished) -> Result<(), String> 
     let expected = row_major(&kernel.outer, chunk as i64);
     let buffer = f.buffers.iter().position(|&v| v == matmul.value()).expect("the kernel reads the product");
     for stage in &kernel.stages {
-        for id in reachable(kernel, &stage_roots(&stage.kind)) {
+        for id in kernel.reachable(&stage.roots()) {
             if let Expr::Load { buffer: b, index } = kernel.expr(id)
                 && *b == buffer
                 && !(stage.inner == [chunk] && walks_rows(index, &expected, &kernel.outer))
@@ -99,24 +99,4 @@ fn walks_rows(index: &Index, expected: &[i64], outer: &[usize]) -> bool {
     index.offset == 0
         && index.inner == [1]
         && index.outer.iter().zip(expected).zip(outer).all(|((&s, &e), &extent)| s == e || extent == 1)
-}
-
-fn stage_roots(kind: &StageKind) -> Vec<ExprId> {
-    match kind {
-        StageKind::Reduce { value, .. } => vec![*value],
-        StageKind::Store(stores) => stores.iter().map(|s| s.value).collect(),
-    }
-}
-
-fn reachable(kernel: &Kernel, roots: &[ExprId]) -> Vec<ExprId> {
-    let mut seen = vec![false; kernel.exprs.len()];
-    let mut stack = roots.to_vec();
-    let mut out = Vec::new();
-    while let Some(id) = stack.pop() {
-        if !std::mem::replace(&mut seen[id.index()], true) {
-            out.push(id);
-            stack.extend(kernel.expr(id).operands());
-        }
-    }
-    out
 }

@@ -182,6 +182,16 @@ pub struct Stage {
     pub kind: StageKind,
 }
 
+impl Stage {
+    /// The expressions the stage computes: its reduced value or its stored values.
+    pub fn roots(&self) -> Vec<ExprId> {
+        match &self.kind {
+            StageKind::Reduce { value, .. } => vec![*value],
+            StageKind::Store(stores) => stores.iter().map(|s| s.value).collect(),
+        }
+    }
+}
+
 /// A generated function: `kernel @name(b0: f32 read, b1: f32 write) outer [64, 1024] { ... }`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Kernel {
@@ -196,6 +206,25 @@ pub struct Kernel {
 impl Kernel {
     pub fn new(name: impl Into<String>, outer: Vec<usize>) -> Kernel {
         Kernel { name: name.into(), buffers: Vec::new(), outer, stages: Vec::new(), exprs: Vec::new() }
+    }
+
+    /// The expressions `roots` depend on (themselves included), operands before their users.
+    pub fn reachable(&self, roots: &[ExprId]) -> Vec<ExprId> {
+        fn visit(k: &Kernel, id: ExprId, seen: &mut [bool], order: &mut Vec<ExprId>) {
+            if std::mem::replace(&mut seen[id.index()], true) {
+                return;
+            }
+            for o in k.expr(id).operands() {
+                visit(k, o, seen, order);
+            }
+            order.push(id);
+        }
+        let mut seen = vec![false; self.exprs.len()];
+        let mut order = Vec::new();
+        for &r in roots {
+            visit(self, r, &mut seen, &mut order);
+        }
+        order
     }
 
     pub fn expr(&self, id: ExprId) -> &Expr {

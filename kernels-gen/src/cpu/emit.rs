@@ -199,12 +199,12 @@ impl Emitter<'_> {
         let along_last = |index: &Index| index.outer.last().copied().unwrap_or(0);
         let mut has_inner = false;
         for stage in &self.kernel.stages {
-            let roots = stage_roots(stage);
+            let roots = stage.roots();
             if !stage.inner.is_empty() && self.vectorizable(stage, &roots) {
                 return None;
             }
             has_inner |= !stage.inner.is_empty();
-            for id in self.reachable(&roots) {
+            for id in self.kernel.reachable(&roots) {
                 if let Expr::Load { buffer, index } = self.kernel.expr(id) {
                     match along_last(index) {
                         0 => {}
@@ -276,7 +276,7 @@ impl Emitter<'_> {
     }
 
     fn stage(&mut self, b: &mut FunctionBuilder, index: usize, stage: &Stage, outer: &[Value], parts: Option<usize>) {
-        let roots = stage_roots(stage);
+        let roots = stage.roots();
         let accesses = self.accesses(stage, &roots);
         let empty = stage.inner.contains(&0);
         let outer_bases = self.bases_at(b, &accesses, outer, &[]);
@@ -290,7 +290,7 @@ impl Emitter<'_> {
             let point = Point { lanes, innermost: None, bases: &outer_bases, outer_part, block: None };
             let mut invariant = HashMap::new();
             if !empty {
-                for id in self.reachable(&roots) {
+                for id in self.kernel.reachable(&roots) {
                     if !self.kernel.varies_inside(id) {
                         let v = self.expr(b, id, &point, &mut invariant, &HashMap::new());
                         invariant.insert(id, v);
@@ -429,7 +429,7 @@ impl Emitter<'_> {
             StageKind::Store(_) => None,
         };
         if vectorize && stage.inner[level] >= blocked::MIN_EXTENT {
-            let wide_nodes = self.wide_nodes(&stage_roots(stage), invariant);
+            let wide_nodes = self.wide_nodes(&stage.roots(), invariant);
             if !wide_nodes.is_empty() {
                 return self.blocked(b, stage, &bases, invariant, &wide_nodes, reduce, accs);
             }
@@ -582,29 +582,10 @@ impl Emitter<'_> {
         bases
     }
 
-    fn reachable(&self, roots: &[ExprId]) -> Vec<ExprId> {
-        let mut seen = vec![false; self.kernel.exprs.len()];
-        let mut order = Vec::new();
-        fn visit(k: &Kernel, id: ExprId, seen: &mut [bool], order: &mut Vec<ExprId>) {
-            if seen[id.index()] {
-                return;
-            }
-            seen[id.index()] = true;
-            for o in k.expr(id).operands() {
-                visit(k, o, seen, order);
-            }
-            order.push(id);
-        }
-        for &r in roots {
-            visit(self.kernel, r, &mut seen, &mut order);
-        }
-        order
-    }
-
     /// Every (buffer, index) the stage reads or writes.
     fn accesses(&self, stage: &Stage, roots: &[ExprId]) -> Vec<(usize, Index)> {
         let mut out: Vec<(usize, Index)> = Vec::new();
-        for id in self.reachable(roots) {
+        for id in self.kernel.reachable(roots) {
             if let Expr::Load { buffer, index } = self.kernel.expr(id) {
                 out.push((*buffer, index.clone()));
             }
@@ -624,7 +605,7 @@ impl Emitter<'_> {
             index.innermost() == 0
                 || (index.innermost() == 1 && matches!(self.kernel.buffers[buffer].dtype, DType::F32 | DType::Bool))
         };
-        let loads_ok = self.reachable(roots).into_iter().all(|id| match self.kernel.expr(id) {
+        let loads_ok = self.kernel.reachable(roots).into_iter().all(|id| match self.kernel.expr(id) {
             Expr::Load { buffer, index } => contiguous(*buffer, index),
             _ => true,
         });
@@ -791,14 +772,6 @@ fn bool_mask4(b: &mut FunctionBuilder, flags: MemFlagsData, address: Value) -> V
     let zero = b.ins().iconst(types::I32, 0);
     let zero = b.ins().splat(types::I32X4, zero);
     b.ins().icmp(IntCC::NotEqual, words, zero)
-}
-
-/// The expressions a stage computes: its reduced value or its stored values.
-fn stage_roots(stage: &Stage) -> Vec<ExprId> {
-    match &stage.kind {
-        StageKind::Reduce { value, .. } => vec![*value],
-        StageKind::Store(stores) => stores.iter().map(|s| s.value).collect(),
-    }
 }
 
 /// `((v0 . v1) . (v2 . v3)) ...`: partial results combined in pairs, level by level.

@@ -43,7 +43,8 @@ impl Emitter<'_> {
     /// The math nodes of a stage worth a wide routine, arguments first: they vary with the
     /// inner loops (the others run once per outer point).
     pub(super) fn wide_nodes(&self, roots: &[ExprId], invariant: &HashMap<ExprId, Value>) -> Vec<WideNode> {
-        self.reachable(roots)
+        self.kernel
+            .reachable(roots)
             .into_iter()
             .filter(|id| !invariant.contains_key(id))
             .filter_map(|node| match self.kernel.expr(node) {

@@ -46,16 +46,19 @@ pub fn support_table() -> *const u8 {
     ROUTINES.as_ptr() as *const u8
 }
 
+/// Where `f`'s routine sits in the table.
+fn index(f: MathFn) -> usize {
+    MathFn::ALL.iter().position(|&g| g == f).expect("every function has a routine")
+}
+
 /// Where `f`'s routine sits in the table, in bytes.
 pub(crate) fn table_offset(f: MathFn) -> i32 {
-    let index = MathFn::ALL.iter().position(|&g| g == f).expect("every function has a routine");
-    (index * std::mem::size_of::<WideFn>()) as i32
+    (index(f) * std::mem::size_of::<WideFn>()) as i32
 }
 
 /// `f` over `values` through its routine.
 #[cfg(test)]
 pub(crate) fn run(f: MathFn, values: &mut [f32]) {
-    let offset = table_offset(f) as usize / std::mem::size_of::<WideFn>();
     // SAFETY: the slice holds `len` writable values.
-    unsafe { ROUTINES[offset](values.as_mut_ptr(), values.len() as i64) }
+    unsafe { ROUTINES[index(f)](values.as_mut_ptr(), values.len() as i64) }
 }
