@@ -115,6 +115,7 @@ fn launch(
     let kernel = NativeKernel {
         name: finished.kernel.name.clone(),
         entry: code.entry,
+        sizes: code.sizes.clone(),
         support: SupportTable(support_table()),
         outer_points: finished.kernel.outer_points(),
         grain: finished.grain,

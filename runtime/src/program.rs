@@ -16,9 +16,10 @@ use ignis_ir::{DType, Graph, NodeId, Value, ValueDef};
 use std::any::Any;
 use std::sync::Arc;
 
-/// A native kernel: `entry(buffers, begin, end, support)` runs outer points `[begin, end)`;
-/// `support` is the code generator's table of routines the code calls.
-pub type KernelEntry = unsafe extern "C" fn(*const *mut u8, i64, i64, *const u8);
+/// A native kernel: `entry(buffers, sizes, begin, end, support)` runs outer points
+/// `[begin, end)`; `sizes` is the kernel's size table, `support` the code generator's table
+/// of routines the code calls.
+pub type KernelEntry = unsafe extern "C" fn(*const *mut u8, *const i64, i64, i64, *const u8);
 
 /// The table of routines generated code calls (static, immutable data of the code generator).
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +33,8 @@ unsafe impl Sync for SupportTable {}
 pub struct NativeKernel {
     pub name: String,
     pub entry: KernelEntry,
+    /// The extents, strides and offsets the code reads at run time.
+    pub sizes: Vec<i64>,
     pub support: SupportTable,
     pub outer_points: usize,
     /// Outer points per parallel task; at least `outer_points` runs inline.
@@ -184,7 +187,15 @@ impl Program {
         parallel_for(kernel.outer_points, kernel.grain, |begin, end| {
             // SAFETY: the kernel was generated for exactly these buffers' dtypes and layouts
             // (the program is compiled per input layout) and tasks write disjoint outer points.
-            unsafe { (kernel.entry)(table.get() as *const *mut u8, begin as i64, end as i64, kernel.support.0) };
+            unsafe {
+                (kernel.entry)(
+                    table.get() as *const *mut u8,
+                    kernel.sizes.as_ptr(),
+                    begin as i64,
+                    end as i64,
+                    kernel.support.0,
+                )
+            };
         });
     }
 
@@ -216,7 +227,9 @@ impl Program {
         cpu::matmul::matmul_f32_into(a, b, &product, &|first, end| {
             // SAFETY: as in `launch`; the rows reported are final and each comes once.
             let (begin, end) = ((first * per_row) as i64, (end * per_row) as i64);
-            unsafe { (kernel.entry)(table.get() as *const *mut u8, begin, end, kernel.support.0) };
+            unsafe {
+                (kernel.entry)(table.get() as *const *mut u8, kernel.sizes.as_ptr(), begin, end, kernel.support.0)
+            };
         });
     }
 

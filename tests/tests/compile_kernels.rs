@@ -182,6 +182,35 @@ fn new_batch_sizes_reuse_the_generated_kernels() {
     assert!(compiled.stats().compiles >= 2, "sizes after the first compile programs of their own");
 }
 
+/// A sequence length that varies is an inner loop or an inner stride of several kernels
+/// here (a softmax and a mean over it, a broadcast back along it). Extents and strides are
+/// run-time arguments, so once the first length is compiled, later lengths of the same
+/// size class find all their code in the kernel cache.
+#[test]
+fn new_sequence_lengths_reuse_the_generated_kernels() {
+    let w = randn(&[1, 1, 48], 16);
+    let f = move |x: Tensor| {
+        let scores = x.mul(&w).softmax(1);
+        scores.add(&x.mean(1, true)).gelu().layer_norm(&[48], None, None, 1e-5)
+    };
+    let compiled = compile_with(&f, CompileOptions::default().strict(true));
+    let mut generated = None;
+    for (i, seq) in [70, 90, 128, 300, 65].into_iter().enumerate() {
+        let x = randn(&[3, seq, 48], 25 + i as u64);
+        no_grad(|| {
+            let diff = max_rel_diff(&compiled.call(x.clone()), &f(x));
+            assert!(diff <= 1e-5, "sequence length {seq}: compiled differs from eager by {diff:e}");
+        });
+        let stats = compiled.stats();
+        assert_eq!((stats.eager_nodes, stats.native_fallbacks), (0, 0), "{stats:?}");
+        match generated {
+            None => generated = Some(stats.kernels_generated),
+            Some(first) => assert_eq!(stats.kernels_generated, first, "length {seq} generated code: {stats:?}"),
+        }
+    }
+    assert!(compiled.stats().compiles >= 2, "lengths after the first compile programs of their own");
+}
+
 /// A kernel that takes a matmul's product row by row (bias and activation, a residual, a
 /// softmax of the rows) runs on each band of rows as `gemm` finishes it: for one-piece
 /// products, products cut into row bands, products cut into column bands (rows reported

@@ -382,6 +382,12 @@ impl KernelBuilder {
         let Space::Reduction { shape, axes } = self.space.clone() else { unreachable!() };
         let count = axes.iter().map(|&a| shape[a]).product::<usize>() as f64;
         let extents: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
+        // What a mean divides by: the count of a reduction stage's points, read from its
+        // extents at run time (see `Expr::Count`).
+        let count_of = |b: &mut Self, stage: ExprId| {
+            let Expr::Stage(s) = *b.kernel.expr(stage) else { unreachable!("a stage result") };
+            b.push(Expr::Count(s))
+        };
         let reduce = |b: &mut Self, combine: Combine, value: ExprId| {
             b.kernel.stages.push(Stage { inner: extents.clone(), kind: StageKind::Reduce { combine, value } });
             let s = b.kernel.stages.len() - 1;
@@ -398,7 +404,7 @@ impl KernelBuilder {
                 };
                 let s = reduce(self, combine, x);
                 if *op == ReduceOp::Mean {
-                    let c = self.constant(count);
+                    let c = count_of(self, s);
                     (self.push(Expr::Binary(BinaryOp::Div, s, c)), false)
                 } else {
                     (s, false)
@@ -430,22 +436,27 @@ impl KernelBuilder {
             }
             Op::Var { .. } | Op::LayerNorm { .. } => {
                 let sum = reduce(self, Combine::Sum, x);
-                let n_const = self.constant(count);
-                let mean = self.push(Expr::Binary(BinaryOp::Div, sum, n_const));
+                let points = count_of(self, sum);
+                let mean = self.push(Expr::Binary(BinaryOp::Div, sum, points));
                 let centered = self.push(Expr::Binary(BinaryOp::Sub, x, mean));
                 let square = self.push(Expr::Binary(BinaryOp::Mul, centered, centered));
                 let squares = reduce(self, Combine::Sum, square);
                 if let Op::Var { correction, .. } = &node.op {
-                    let divisor = count - *correction as f64;
-                    if divisor <= 0.0 {
+                    if count - (*correction as f64) <= 0.0 {
                         (self.constant(f64::NAN), false)
                     } else {
-                        let d = self.constant(divisor);
+                        let d = match *correction {
+                            0 => points,
+                            c => {
+                                let c = self.constant(c as f64);
+                                self.push(Expr::Binary(BinaryOp::Sub, points, c))
+                            }
+                        };
                         (self.push(Expr::Binary(BinaryOp::Div, squares, d)), false)
                     }
                 } else {
                     let Op::LayerNorm { eps, .. } = &node.op else { unreachable!() };
-                    let variance = self.push(Expr::Binary(BinaryOp::Div, squares, n_const));
+                    let variance = self.push(Expr::Binary(BinaryOp::Div, squares, points));
                     let mut y = self.normalize(cx, n, centered, variance, eps.to_f64())?;
                     if node.inputs.len() > 2 {
                         let b = self.input_expr(cx, n, 2, &canonical, inner)?;
@@ -457,8 +468,8 @@ impl KernelBuilder {
             Op::RmsNorm { eps, .. } => {
                 let square = self.push(Expr::Binary(BinaryOp::Mul, x, x));
                 let sum = reduce(self, Combine::Sum, square);
-                let n_const = self.constant(count);
-                let mean = self.push(Expr::Binary(BinaryOp::Div, sum, n_const));
+                let points = count_of(self, sum);
+                let mean = self.push(Expr::Binary(BinaryOp::Div, sum, points));
                 (self.normalize(cx, n, x, mean, eps.to_f64())?, true)
             }
             op => return Err(format!("{} is not a fused reduction", op.name())),

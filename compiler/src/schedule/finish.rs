@@ -62,7 +62,7 @@ fn drop_empty_stages(kernel: &mut Kernel) {
     }
     kernel.stages = kept;
     for e in &mut kernel.exprs {
-        if let Expr::Stage(s) = e {
+        if let Expr::Stage(s) | Expr::Count(s) = e {
             *s = remap[*s];
         }
     }

@@ -124,6 +124,10 @@ pub enum Expr {
     BoolToFloat(ExprId),
     /// The result of an earlier reduction stage at the current outer point.
     Stage(usize),
+    /// The number of points of a stage's inner space as an `f32`: the count of the elements
+    /// it reduces, which a mean or a variance divides by. It is an expression rather than a
+    /// constant so that the code reads it from the extents and serves every size.
+    Count(usize),
 }
 
 impl Eq for Expr {}
@@ -139,7 +143,7 @@ impl std::hash::Hash for Expr {
             Expr::Binary(op, a, b) => (op, a, b).hash(state),
             Expr::Fma(a, b, c) | Expr::Select(a, b, c) => (a, b, c).hash(state),
             Expr::BoolToFloat(a) => a.hash(state),
-            Expr::Stage(s) => s.hash(state),
+            Expr::Stage(s) | Expr::Count(s) => s.hash(state),
         }
     }
 }
@@ -148,7 +152,7 @@ impl Expr {
     /// The expressions this one reads.
     pub fn operands(&self) -> Vec<ExprId> {
         match self {
-            Expr::Load { .. } | Expr::Const(_) | Expr::Flag(_) | Expr::Stage(_) => vec![],
+            Expr::Load { .. } | Expr::Const(_) | Expr::Flag(_) | Expr::Stage(_) | Expr::Count(_) => vec![],
             Expr::Unary(_, a) | Expr::BoolToFloat(a) => vec![*a],
             Expr::Binary(_, a, b) => vec![*a, *b],
             Expr::Fma(a, b, c) | Expr::Select(a, b, c) => vec![*a, *b, *c],

@@ -45,6 +45,7 @@ impl fmt::Display for Kernel {
                 Expr::Select(c, a, b) => format!("select e{}, e{}, e{}", c.0, a.0, b.0),
                 Expr::BoolToFloat(a) => format!("to_float e{}", a.0),
                 Expr::Stage(s) => format!("stage {s}"),
+                Expr::Count(s) => format!("count {s}"),
             };
             writeln!(f, "  e{i} = {line}")?;
         }

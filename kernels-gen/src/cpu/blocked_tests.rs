@@ -11,7 +11,9 @@ fn run_rows(kernel: &Kernel, buffers: &mut [&mut [u8]]) -> String {
     let code = compile_kernel(kernel).unwrap_or_else(|e| panic!("{e}"));
     let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
     // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).
-    unsafe { (code.entry)(table.as_ptr(), 0, kernel.outer_points() as i64, super::support_table()) };
+    unsafe {
+        (code.entry)(table.as_ptr(), code.sizes.as_ptr(), 0, kernel.outer_points() as i64, super::support_table())
+    };
     code.clif
 }
 

@@ -1,10 +1,10 @@
 //! The kernel cache: machine code by kernel structure, in memory for this process and on disk
 //! for the processes after it.
 //!
-//! A kernel's name and its outermost extent are not part of its identity (the code never
-//! reads them, see [`emit::code_shape`]): two kernels that differ only there share one entry and
-//! one copy of the code, so a dim that varies between calls as the outermost loop compiles
-//! once. In memory the code is keyed by that shape of the kernel; on disk
+//! A kernel's name and sizes are not part of its identity: the code is generated from the
+//! kernel's shape and reads the sizes from a table at run time ([`sizes::split`]). Kernels
+//! that differ only there share one entry and one copy of the code, so a dim that varies
+//! between calls compiles once per size class. In memory the code is keyed by the shape; on disk
 //! by a text key ([`key`]) that also names everything else the bytes depend on: this crate's
 //! version and a fingerprint of its sources (so an edited code generator never reuses old
 //! code), the Cranelift version, the target triple, Cranelift's shared and ISA-specific
@@ -38,8 +38,8 @@
 //!
 //! This module knows kernels, Cranelift's settings and files; not graphs or programs.
 
-use super::emit;
 use super::jit::{self, CodegenError, CompiledKernel, Generated};
+use super::sizes;
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use ignis_ir::kernel::Kernel;
 use std::collections::HashMap;
@@ -137,36 +137,33 @@ impl KernelCache {
         }
     }
 
-    /// The code of `kernel`, from memory, from disk, or generated (and then kept in both).
-    /// Errors name `kernel` by its own name even when its code is shared.
+    /// The code of `kernel` with its size table, from memory, from disk, or generated (and
+    /// then kept in both). Errors name `kernel` by its own name even when its code is shared.
     pub fn compile(&self, kernel: &Kernel) -> Result<(CompiledKernel, CacheOutcome), CodegenError> {
-        let anonymous = emit::code_shape(kernel);
-        if let Some(found) = self.memory.lock().unwrap_or_else(|e| e.into_inner()).get(&anonymous) {
+        let (shape, sizes) = sizes::split(kernel);
+        let found = self.memory.lock().unwrap_or_else(|e| e.into_inner()).get(&shape).cloned();
+        if let Some(found) = found {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok((found.clone(), CacheOutcome::Memory));
+            return Ok((found.with_sizes(sizes), CacheOutcome::Memory));
         }
         // The lock is not held while compiling: two threads may both generate one kernel, and
         // the second insert wins; both results are correct.
-        let (code, outcome) = self.load_or_generate(kernel, &anonymous)?;
+        let (code, outcome) = self.load_or_generate(&kernel.name, &shape)?;
         tracing::debug!(target: "ignis::codegen", "kernel {}: {outcome:?}", kernel.name);
-        self.memory.lock().unwrap_or_else(|e| e.into_inner()).insert(anonymous, code.clone());
-        Ok((code, outcome))
+        self.memory.lock().unwrap_or_else(|e| e.into_inner()).insert(shape, code.clone());
+        Ok((code.with_sizes(sizes), outcome))
     }
 
-    fn load_or_generate(
-        &self,
-        kernel: &Kernel,
-        anonymous: &Kernel,
-    ) -> Result<(CompiledKernel, CacheOutcome), CodegenError> {
+    fn load_or_generate(&self, name: &str, shape: &Kernel) -> Result<(CompiledKernel, CacheOutcome), CodegenError> {
         let isa = match &self.isa {
             Some(isa) => isa.clone(),
             None => jit::host_isa()?,
         };
-        let key = self.disk.dir().map(|_| key(anonymous, &*isa));
+        let key = self.disk.dir().map(|_| key(shape, &*isa));
         if let Some(key) = &key
             && let Some(entry) = self.disk.load(key)
         {
-            match jit::map(&kernel.name, entry.clif, &entry.code) {
+            match jit::map(name, entry.clif, &entry.code) {
                 Ok(code) => {
                     self.disk_hits.fetch_add(1, Ordering::Relaxed);
                     return Ok((code, CacheOutcome::Disk));
@@ -174,12 +171,12 @@ impl KernelCache {
                 Err(e) => tracing::warn!(target: "ignis::codegen", "cached code not usable, generating again: {e}"),
             }
         }
-        let code = match jit::generate(kernel, &isa)? {
+        let code = match jit::generate(shape, name, &isa)? {
             Generated::Bytes { clif, code } => {
                 if let Some(key) = &key {
                     self.disk.store(key, &clif, &code);
                 }
-                jit::map(&kernel.name, clif, &code)?
+                jit::map(name, clif, &code)?
             }
             Generated::Linked(code) => code,
         };

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 fn run_code(code: &CompiledKernel, kernel: &Kernel, buffers: &mut [&mut [u8]]) {
     let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
     // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).
-    unsafe { (code.entry)(table.as_ptr(), 0, kernel.outer_points() as i64, super::support_table()) };
+    unsafe {
+        (code.entry)(table.as_ptr(), code.sizes.as_ptr(), 0, kernel.outer_points() as i64, super::support_table())
+    };
 }
 
 const ROWS: usize = 3;
@@ -129,11 +131,12 @@ fn first_compile_generates_and_writes_one_entry_then_memory_answers() {
     assert_eq!(files(dir.path()), written);
 }
 
-/// The outermost extent is a run-time range, not part of the code: softmax over 3 rows and
-/// over 11 rows is one function, and a column sum over the first 3, 13 or 64 columns of a
-/// 64-wide matrix (vectorized across columns, the single outer dim) is another.
+/// Sizes are run-time arguments, not part of the code: softmax over 3 rows of 37 and over 11
+/// rows of 50 is one function (both widths are in the class 16..64), over rows of 70 another;
+/// a column sum over the first 3, 13 or 64 columns of a 64-wide matrix (vectorized across
+/// columns, the single outer dim) is a third.
 #[test]
-fn kernels_that_differ_only_in_their_outermost_extent_share_code() {
+fn kernels_that_differ_only_in_sizes_of_one_class_share_code() {
     let cache = KernelCache::new(DiskCache::disabled());
     let (three, outcome) = compile(&cache, &softmax_kernel(3, 37));
     assert_eq!(outcome, CacheOutcome::Generated);
@@ -142,7 +145,14 @@ fn kernels_that_differ_only_in_their_outermost_extent_share_code() {
     assert_eq!(three.entry as usize, eleven.entry as usize);
     assert_softmax_correct(&eleven, 11, 37);
     assert_softmax_correct(&eleven, 1, 37);
-    assert_eq!(compile(&cache, &softmax_kernel(11, 38)).1, CacheOutcome::Generated);
+    let (wider, outcome) = compile(&cache, &softmax_kernel(11, 50));
+    assert_eq!(outcome, CacheOutcome::Memory);
+    assert_eq!(wider.entry as usize, three.entry as usize);
+    assert_softmax_correct(&wider, 11, 50);
+    let (long, outcome) = compile(&cache, &softmax_kernel(11, 70));
+    assert_eq!(outcome, CacheOutcome::Generated, "rows of 64 or more run in blocks");
+    assert_softmax_correct(&long, 4, 70);
+    assert_eq!(compile(&cache, &softmax_kernel(2, 300)).1, CacheOutcome::Memory);
 
     let (rows, stride) = (9, 64);
     let column_sum = |cols: usize| {
@@ -171,7 +181,7 @@ fn kernels_that_differ_only_in_their_outermost_extent_share_code() {
         }
     }
     assert!(entries.windows(2).all(|w| w[0] == w[1]), "one function for every width: {entries:x?}");
-    assert_eq!(cache.stats(), stats(3, 0, 3));
+    assert_eq!(cache.stats(), stats(5, 0, 3));
 }
 
 #[test]
@@ -238,8 +248,9 @@ fn corrupt_entries_are_generated_again_and_rewritten() {
 #[test]
 fn different_kernels_get_entries_of_their_own() {
     let dir = tempfile::tempdir().unwrap();
-    // Widths differ (the row count alone would share code).
-    let shapes = [(5, 8), (5, 13), (4, 9), (1, 67)];
+    // The widths are in different classes (the row count, or a width of the same class, would
+    // share code).
+    let shapes = [(5, 8), (5, 13), (4, 3), (1, 67)];
     let first = KernelCache::new(DiskCache::new(dir.path()));
     for (rows, cols) in shapes {
         assert_eq!(compile(&first, &softmax_kernel(rows, cols)).1, CacheOutcome::Generated);
@@ -379,7 +390,7 @@ fn every_supported_op_compiles_without_relocations() {
         let stores =
             vec![Store { buffer: y, index: row.clone(), value: shifted }, Store { buffer: h, index: row, value }];
         k.stages.push(Stage { inner: vec![COLS], kind: StageKind::Store(stores) });
-        match jit::generate(&k, &isa).unwrap_or_else(|e| panic!("{e}")) {
+        match jit::generate(&super::sizes::split(&k).0, &name, &isa).unwrap_or_else(|e| panic!("{e}")) {
             Generated::Bytes { code, .. } => assert!(!code.is_empty(), "{name}"),
             Generated::Linked(_) => panic!("{name}: the code has relocations"),
         }

@@ -1,7 +1,8 @@
 //! Kernel IR to a Cranelift function.
 //!
 //! Layout of the generated code: load the buffer pointers; loop over the outer points of
-//! `[begin, end)` (decomposed into coordinates by constant divisions); for each point run
+//! `[begin, end)` (the coordinates of `begin` by division, then of each next point by a
+//! carried increment); for each point run
 //! the stages in order. A stage computes its loop-invariant expressions once, then runs its
 //! inner loops; the innermost one processes four `f32x4` vectors per iteration when every
 //! access that moves with it is contiguous `f32` or bool (or fixed), followed by a scalar
@@ -14,10 +15,11 @@
 //! points run together, each lane its own point, with scalar code for the points left
 //! at the end of a row or of the range.
 //!
-//! The outermost extent is never part of the code: the caller passes the range of outer
-//! points, and only the inner outer extents decompose it into coordinates. One function
-//! therefore serves every size of the outermost dim ([`code_shape`]), which is what a batch
-//! dim that varies between calls (or the last, partial batch of an epoch) needs.
+//! The code is generated from a kernel's shape ([`sizes::split`]): extents, and strides
+//! and offsets other than 0 and 1, are read from the size table at run time, and decisions
+//! on an extent look only at its class. The outermost extent is not read at all: the
+//! caller passes the range of outer points, and only the inner outer extents decompose a
+//! point into coordinates.
 
 mod blocked;
 
@@ -25,8 +27,9 @@ use super::f16;
 use super::jit::CodegenError;
 use super::loops::counted;
 use super::ops::{self, Lanes};
+use super::sizes::{self, Number};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{Function, InstBuilder, MemFlagsData, SigRef, Type, Value, types};
+use cranelift_codegen::ir::{BlockArg, Function, InstBuilder, MemFlagsData, SigRef, Type, Value, types};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use ignis_ir::DType;
@@ -41,13 +44,15 @@ const UNROLL: i64 = 4 * VECTORS;
 /// Partial results of a reduction whose inner loop runs on scalars.
 const SCALAR_ACCUMULATORS: i64 = 4;
 
+/// Defines `func` as the code of a kernel shape ([`sizes::split`]); `name` is for messages.
 pub(crate) fn define(
     kernel: &Kernel,
+    name: &str,
     func: &mut Function,
     pointer: Type,
     target: TargetFrontendConfig,
 ) -> Result<(), CodegenError> {
-    check(kernel)?;
+    check(kernel, name)?;
     let mut context = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(func, &mut context);
     let entry = b.create_block();
@@ -55,7 +60,7 @@ pub(crate) fn define(
     b.switch_to_block(entry);
     b.seal_block(entry);
     let params = b.block_params(entry).to_vec();
-    let (table, begin, end, support) = (params[0], params[1], params[2], params[3]);
+    let (table, size_table, begin, end, support) = (params[0], params[1], params[2], params[3], params[4]);
     let buffers = (0..kernel.buffers.len())
         .map(|i| b.ins().load(pointer, MemFlagsData::trusted(), table, (i * 8) as i32))
         .collect();
@@ -65,15 +70,22 @@ pub(crate) fn define(
         stage_results: vec![Vec::new(); kernel.stages.len()],
         pointer,
         support,
+        sizes: size_table,
+        outer_extents: Vec::new(),
+        extents: Vec::new(),
         spilled: HashMap::new(),
         wide_signature: None,
     };
+    emitter.outer_extents =
+        (1..kernel.outer.len()).map(|d| emitter.size(&mut b, sizes::outer_extent_slot(d))).collect();
     match emitter.outer_groups() {
         Some(parts) => emitter.grouped_points(&mut b, begin, end, parts),
         None => {
-            counted(&mut b, begin, end, 1, &[], |b, point, _| {
-                emitter.point(b, point, None);
-                vec![]
+            let first = emitter.coordinates(&mut b, begin);
+            counted(&mut b, begin, end, 1, &first, |b, _, coords| {
+                emitter.point(b, coords, None);
+                let one = b.ins().iconst(types::I64, 1);
+                emitter.advance(b, coords, one)
             });
         }
     }
@@ -82,22 +94,11 @@ pub(crate) fn define(
     Ok(())
 }
 
-/// The kernel as far as its machine code depends on it: no name, outermost extent 0. Two
-/// kernels with the same shape here share one function.
-pub(crate) fn code_shape(kernel: &Kernel) -> Kernel {
-    let mut shape = kernel.clone();
-    shape.name = String::new();
-    if let Some(outermost) = shape.outer.first_mut() {
-        *outermost = 0;
-    }
-    shape
-}
-
-fn check(kernel: &Kernel) -> Result<(), CodegenError> {
+fn check(kernel: &Kernel, name: &str) -> Result<(), CodegenError> {
     for (i, buffer) in kernel.buffers.iter().enumerate() {
         if !matches!(buffer.dtype, DType::F32 | DType::BF16 | DType::F16 | DType::Bool) {
             return Err(CodegenError::Unsupported {
-                kernel: kernel.name.clone(),
+                kernel: name.to_string(),
                 message: format!(
                     "buffer b{i} has dtype {}; kernels read and write f32, bf16, f16 and bool",
                     buffer.dtype
@@ -112,7 +113,7 @@ fn check(kernel: &Kernel) -> Result<(), CodegenError> {
             _ => true,
         };
         if !ok {
-            return Err(CodegenError::Unsupported { kernel: kernel.name.clone(), message: format!("e{i} = {e:?}") });
+            return Err(CodegenError::Unsupported { kernel: name.to_string(), message: format!("e{i} = {e:?}") });
         }
     }
     Ok(())
@@ -128,14 +129,23 @@ fn element_size(dtype: DType) -> i64 {
     dtype.size() as i64
 }
 
+/// An access at the current point of every loop but the innermost.
+#[derive(Copy, Clone)]
+struct Base {
+    /// The element offset.
+    elements: Value,
+    /// The innermost stride when the size table holds it.
+    step: Option<Value>,
+}
+
 /// Where the innermost loop currently is, for address computation.
 struct Point<'p> {
     lanes: Lanes,
     /// The innermost loop's counter (none in stages without inner loops).
     innermost: Option<Value>,
-    /// Per access (buffer, index), its element offset at the current point of every loop
-    /// but the innermost.
-    bases: &'p HashMap<(usize, Index), Value>,
+    /// Per access (buffer, index), where it is at the current point of every loop but the
+    /// innermost.
+    bases: &'p HashMap<(usize, Index), Base>,
     /// When lanes span outer points: which group of four points past the first.
     outer_part: Option<usize>,
     /// Inside a block of a blocked loop (see `blocked`): the point's place in the block.
@@ -150,13 +160,51 @@ struct Emitter<'k> {
     pointer: Type,
     /// The table of wide routines (`math::wide`).
     support: Value,
+    /// The size table: the numbers the shape leaves out ([`sizes`]).
+    sizes: Value,
+    /// The outer extents but the outermost one.
+    outer_extents: Vec<Value>,
+    /// The current stage's inner extents.
+    extents: Vec<Value>,
     /// In the current block, the nodes whose values a wide routine left in a block buffer.
     spilled: HashMap<ExprId, Value>,
     wide_signature: Option<SigRef>,
 }
 
 impl Emitter<'_> {
-    /// The outer coordinates of a flattened outer point, outermost first.
+    /// Entry `slot` of the size table.
+    fn size(&self, b: &mut FunctionBuilder, slot: usize) -> Value {
+        b.ins().load(types::I64, MemFlagsData::trusted().with_readonly(), self.sizes, (slot * 8) as i32)
+    }
+
+    /// A stride or offset of the shape as a value.
+    fn number(&self, b: &mut FunctionBuilder, tagged: i64) -> Value {
+        match Number::of(tagged) {
+            Number::Immediate(v) => b.ins().iconst(types::I64, v),
+            Number::Slot(slot) => self.size(b, slot),
+        }
+    }
+
+    /// `coord * stride`, nothing when the stride is 0.
+    fn scaled(&self, b: &mut FunctionBuilder, coord: Value, tagged: i64) -> Option<Value> {
+        match Number::of(tagged) {
+            Number::Immediate(0) => None,
+            Number::Immediate(1) => Some(coord),
+            Number::Immediate(v) => Some(b.ins().imul_imm_s(coord, v)),
+            Number::Slot(slot) => {
+                let stride = self.size(b, slot);
+                Some(b.ins().imul(coord, stride))
+            }
+        }
+    }
+
+    /// The extent of outer dim `dim` (not the outermost one), read once at entry.
+    fn outer_extent(&self, dim: usize) -> Value {
+        self.outer_extents[sizes::outer_extent_slot(dim)]
+    }
+
+    /// The outer coordinates of a flattened outer point, outermost first (by division: once
+    /// per call, then [`Self::advance`] moves them).
     fn coordinates(&self, b: &mut FunctionBuilder, point: Value) -> Vec<Value> {
         let dims = &self.kernel.outer;
         let mut coords = vec![point; dims.len()];
@@ -164,20 +212,44 @@ impl Emitter<'_> {
         for d in (0..dims.len()).rev() {
             if d == 0 {
                 coords[d] = rest;
+            } else if dims[d] <= 1 {
+                // One coordinate (or none: the space is empty and nothing runs).
+                coords[d] = b.ins().iconst(types::I64, 0);
             } else {
-                let size = dims[d].max(1) as i64;
-                coords[d] = b.ins().urem_imm_u(rest, size);
-                rest = b.ins().udiv_imm_u(rest, size);
+                let size = self.outer_extent(d);
+                coords[d] = b.ins().urem(rest, size);
+                rest = b.ins().udiv(rest, size);
             }
         }
         coords
     }
 
     /// Every stage at the outer point `point`, or at `parts` groups of four points from it.
-    fn point(&mut self, b: &mut FunctionBuilder, point: Value, parts: Option<usize>) {
-        let coords = self.coordinates(b, point);
+    /// The coordinates `by` points after `coords`; `by` must not pass the end of the current
+    /// row of the last outer dim, so each dim carries at most one into the next.
+    fn advance(&self, b: &mut FunctionBuilder, coords: &[Value], by: Value) -> Vec<Value> {
+        let dims = &self.kernel.outer;
+        let mut next = coords.to_vec();
+        let mut carry = by;
+        for d in (0..dims.len()).rev() {
+            let sum = b.ins().iadd(coords[d], carry);
+            if d == 0 {
+                next[d] = sum;
+            } else if dims[d] > 1 {
+                let extent = self.outer_extent(d);
+                let wraps = b.ins().icmp(IntCC::Equal, sum, extent);
+                let zero = b.ins().iconst(types::I64, 0);
+                next[d] = b.ins().select(wraps, zero, sum);
+                carry = b.ins().uextend(types::I64, wraps);
+            }
+        }
+        next
+    }
+
+    /// Every stage at the outer point `coords`, or at `parts` groups of four points from it.
+    fn point(&mut self, b: &mut FunctionBuilder, coords: &[Value], parts: Option<usize>) {
         for (i, stage) in self.kernel.stages.iter().enumerate() {
-            self.stage(b, i, stage, &coords, parts);
+            self.stage(b, i, stage, coords, parts);
         }
     }
 
@@ -185,7 +257,7 @@ impl Emitter<'_> {
     /// inner loops cannot run on vectors, every load is contiguous `f32` or bool (every
     /// store contiguous `f32`) or fixed along the last outer dim, and some stage has inner loops to speed up. Returns how many
     /// groups run together.
-    /// The outermost extent never shapes the code (see [`code_shape`]): with one outer dim
+    /// The outermost extent never shapes the code (see [`sizes`]): with one outer dim
     /// the number of groups is fixed and short ranges take the single-point path.
     fn outer_groups(&self) -> Option<usize> {
         let last = match self.kernel.outer.as_slice() {
@@ -229,21 +301,27 @@ impl Emitter<'_> {
     fn grouped_points(&mut self, b: &mut FunctionBuilder, begin: Value, end: Value, parts: usize) {
         let width = 4 * parts as i64;
         // With one outer dim the range check alone keeps a group in the row.
-        let row = match self.kernel.outer.as_slice() {
-            [_] => None,
-            [.., last] => Some(*last as i64),
-            [] => unreachable!("grouped kernels have outer dims"),
-        };
+        let dims = self.kernel.outer.len();
+        assert!(dims > 0, "grouped kernels have outer dims");
+        let row = (dims > 1).then(|| self.outer_extent(dims - 1));
         let header = b.create_block();
         let check = b.create_block();
         let group = b.create_block();
         let single = b.create_block();
         let exit = b.create_block();
-        b.append_block_param(header, types::I64);
-        b.ins().jump(header, &[begin.into()]);
+        // The header carries the flattened point and its coordinates.
+        for _ in 0..=dims {
+            b.append_block_param(header, types::I64);
+        }
+        let first = self.coordinates(b, begin);
+        let jump_args = |point: Value, coords: &[Value]| -> Vec<BlockArg> {
+            std::iter::once(point).chain(coords.iter().copied()).map(BlockArg::from).collect()
+        };
+        b.ins().jump(header, &jump_args(begin, &first));
 
         b.switch_to_block(header);
-        let point = b.block_params(header)[0];
+        let params = b.block_params(header).to_vec();
+        let (point, coords) = (params[0], &params[1..]);
         let more = b.ins().icmp(IntCC::SignedLessThan, point, end);
         b.ins().brif(more, check, &[], exit, &[]);
 
@@ -252,23 +330,26 @@ impl Emitter<'_> {
         let group_end = b.ins().iadd_imm_s(point, width);
         let mut fits = b.ins().icmp(IntCC::SignedLessThanOrEqual, group_end, end);
         if let Some(row) = row {
-            let within = b.ins().urem_imm_u(point, row);
-            let row_end = b.ins().iadd_imm_s(within, width);
-            let fits_row = b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, row_end, row);
+            let row_end = b.ins().iadd_imm_s(coords[dims - 1], width);
+            let fits_row = b.ins().icmp(IntCC::SignedLessThanOrEqual, row_end, row);
             fits = b.ins().band(fits_row, fits);
         }
         b.ins().brif(fits, group, &[], single, &[]);
 
         b.switch_to_block(group);
         b.seal_block(group);
-        self.point(b, point, Some(parts));
-        b.ins().jump(header, &[group_end.into()]);
+        self.point(b, coords, Some(parts));
+        let by = b.ins().iconst(types::I64, width);
+        let next = self.advance(b, coords, by);
+        b.ins().jump(header, &jump_args(group_end, &next));
 
         b.switch_to_block(single);
         b.seal_block(single);
-        self.point(b, point, None);
-        let next = b.ins().iadd_imm_s(point, 1);
-        b.ins().jump(header, &[next.into()]);
+        self.point(b, coords, None);
+        let one = b.ins().iconst(types::I64, 1);
+        let next = self.advance(b, coords, one);
+        let next_point = b.ins().iadd_imm_s(point, 1);
+        b.ins().jump(header, &jump_args(next_point, &next));
         b.seal_block(header);
 
         b.switch_to_block(exit);
@@ -279,6 +360,8 @@ impl Emitter<'_> {
         let roots = stage.roots();
         let accesses = self.accesses(stage, &roots);
         let empty = stage.inner.contains(&0);
+        self.extents =
+            (0..stage.inner.len()).map(|l| self.size(b, sizes::inner_extent_slot(self.kernel, index, l))).collect();
         let outer_bases = self.bases_at(b, &accesses, outer, &[]);
         let (lanes, groups): (Lanes, Vec<Option<usize>>) = match parts {
             None => (Lanes::One, vec![None]),
@@ -359,7 +442,7 @@ impl Emitter<'_> {
         accs: Vec<Value>,
     ) -> Vec<Value> {
         let zero = b.ins().iconst(types::I64, 0);
-        let extent = b.ins().iconst(types::I64, stage.inner[level] as i64);
+        let extent = self.extents[level];
         if level + 1 < stage.inner.len() {
             let (_, out) = counted(b, zero, extent, 1, &accs, |b, iv, carried| {
                 coords.push(iv);
@@ -411,7 +494,7 @@ impl Emitter<'_> {
         accs: Accumulators,
     ) -> Accumulators {
         let zero = b.ins().iconst(types::I64, 0);
-        let extent = b.ins().iconst(types::I64, stage.inner[level] as i64);
+        let extent = self.extents[level];
         if level + 1 < stage.inner.len() {
             let shape = accs.shape();
             let (_, out) = counted(b, zero, extent, 1, &accs.values(), |b, iv, carried| {
@@ -536,17 +619,21 @@ impl Emitter<'_> {
     fn address(&self, b: &mut FunctionBuilder, buffer: usize, index: &Index, point: &Point) -> Value {
         let size = element_size(self.kernel.buffers[buffer].dtype);
         let base = point.bases[&(buffer, index.clone())];
-        let mut elements = match point.innermost {
-            Some(iv) if index.innermost() != 0 => {
-                let step = b.ins().imul_imm_s(iv, index.innermost());
-                b.ins().iadd(base, step)
+        let mut elements = base.elements;
+        if let Some(iv) = point.innermost {
+            let step = match base.step {
+                Some(stride) => Some(b.ins().imul(iv, stride)),
+                None => self.scaled(b, iv, index.innermost()),
+            };
+            if let Some(step) = step {
+                elements = b.ins().iadd(elements, step);
             }
-            _ => base,
-        };
+        }
         if let Some(part) = point.outer_part {
-            let step = 4 * part as i64 * index.outer.last().copied().unwrap_or(0);
-            if step != 0 {
-                elements = b.ins().iadd_imm_s(elements, step);
+            let four_points = b.ins().iconst(types::I64, 4 * part as i64);
+            let last = index.outer.last().copied().unwrap_or(0);
+            if let Some(step) = self.scaled(b, four_points, last) {
+                elements = b.ins().iadd(elements, step);
             }
         }
         let bytes = b.ins().imul_imm_s(elements, size);
@@ -561,23 +648,21 @@ impl Emitter<'_> {
         accesses: &[(usize, Index)],
         outer: &[Value],
         inner: &[Value],
-    ) -> HashMap<(usize, Index), Value> {
+    ) -> HashMap<(usize, Index), Base> {
         let mut bases = HashMap::new();
         for (buffer, index) in accesses {
-            let mut sum = b.ins().iconst(types::I64, index.offset);
-            for (coord, &stride) in outer.iter().zip(&index.outer) {
-                if stride != 0 {
-                    let term = b.ins().imul_imm_s(*coord, stride);
+            let mut sum = self.number(b, index.offset);
+            for (&coord, &stride) in outer.iter().chain(inner).zip(index.outer.iter().chain(&index.inner)) {
+                if let Some(term) = self.scaled(b, coord, stride) {
                     sum = b.ins().iadd(sum, term);
                 }
             }
-            for (coord, &stride) in inner.iter().zip(&index.inner) {
-                if stride != 0 {
-                    let term = b.ins().imul_imm_s(*coord, stride);
-                    sum = b.ins().iadd(sum, term);
-                }
-            }
-            bases.insert((*buffer, index.clone()), sum);
+            // The innermost stride is read here, once, rather than in the loop that uses it.
+            let step = match Number::of(index.innermost()) {
+                Number::Slot(slot) if inner.len() < index.inner.len() => Some(self.size(b, slot)),
+                _ => None,
+            };
+            bases.insert((*buffer, index.clone()), Base { elements: sum, step });
         }
         bases
     }
@@ -670,6 +755,15 @@ impl Emitter<'_> {
             Expr::BoolToFloat(c) => {
                 let c = self.expr(b, c, point, memo, invariant);
                 ops::bool_to_float(b, lanes, c)
+            }
+            Expr::Count(s) => {
+                let mut points = b.ins().iconst(types::I64, 1);
+                for level in 0..self.kernel.stages[s].inner.len() {
+                    let extent = self.size(b, sizes::inner_extent_slot(self.kernel, s, level));
+                    points = b.ins().imul(points, extent);
+                }
+                let count = b.ins().fcvt_from_uint(types::F32, points);
+                lanes.widen(b, count)
             }
             Expr::Stage(s) => {
                 let v = *self.stage_results[s]
@@ -810,4 +904,21 @@ fn round_to_bf16(b: &mut FunctionBuilder, v: Value) -> Value {
     let quiet = b.ins().ushr_imm_u(bits, 16);
     let quiet = b.ins().bor_imm_u(quiet, 0x40);
     b.ins().select(nan, quiet, rounded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sizes::CLASS_BOUNDS;
+    use super::*;
+
+    /// Every extent the code generator compares an extent with is a class bound, so all
+    /// extents of a class get the same code.
+    #[test]
+    fn decisions_on_extents_compare_with_class_bounds() {
+        let groups = (1..=VECTORS as usize).map(|parts| 4 * parts);
+        let thresholds = [UNROLL as usize, 2 * SCALAR_ACCUMULATORS as usize, blocked::MIN_EXTENT, 1].into_iter();
+        for threshold in thresholds.chain(groups) {
+            assert!(CLASS_BOUNDS.contains(&threshold), "{threshold} is not a class bound: {CLASS_BOUNDS:?}");
+        }
+    }
 }

@@ -25,7 +25,9 @@ fn run_split(kernel: &Kernel, buffers: &mut [&mut [u8]], cuts: &[usize]) {
     bounds.push(points);
     for range in bounds.windows(2) {
         // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).
-        unsafe { (code.entry)(table.as_ptr(), range[0] as i64, range[1] as i64, super::support_table()) };
+        unsafe {
+            (code.entry)(table.as_ptr(), code.sizes.as_ptr(), range[0] as i64, range[1] as i64, super::support_table())
+        };
     }
 }
 

@@ -9,7 +9,7 @@
 //! never written to disk.
 
 use super::KernelFn;
-use super::emit;
+use super::{emit, sizes};
 use cranelift_codegen::Context;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{AbiParam, Function, Signature, UserFuncName, types};
@@ -33,16 +33,25 @@ pub enum CodegenError {
     Memory { kernel: String, bytes: usize, message: String },
 }
 
-/// A kernel's machine code; the code lives as long as any clone of this.
+/// A kernel's machine code, which every kernel of the same shape shares, and the kernel's
+/// own size table; the code lives as long as any clone of this.
 #[derive(Clone)]
 pub struct CompiledKernel {
     pub entry: KernelFn,
     /// The Cranelift IR of the function, for dumps.
     pub clif: String,
+    /// The numbers the code reads at run time (extents, strides, offsets): pass
+    /// `sizes.as_ptr()` to `entry`.
+    pub sizes: Vec<i64>,
     code: Arc<Code>,
 }
 
 impl CompiledKernel {
+    /// The same code with the size table of one kernel of its shape.
+    pub(crate) fn with_sizes(self, sizes: Vec<i64>) -> CompiledKernel {
+        CompiledKernel { sizes, ..self }
+    }
+
     /// Whether the code was linked against the C library (see the module comment): such code
     /// is only valid in this process.
     pub fn is_linked(&self) -> bool {
@@ -110,32 +119,36 @@ pub(crate) fn host_isa() -> Result<OwnedTargetIsa, CodegenError> {
 
 /// Compiles a kernel to native code, with no cache.
 pub fn compile_kernel(kernel: &Kernel) -> Result<CompiledKernel, CodegenError> {
-    match generate(kernel, &host_isa()?)? {
-        Generated::Bytes { clif, code } => map(&kernel.name, clif, &code),
-        Generated::Linked(compiled) => Ok(compiled),
-    }
+    let (shape, sizes) = sizes::split(kernel);
+    let code = match generate(&shape, &kernel.name, &host_isa()?)? {
+        Generated::Bytes { clif, code } => map(&kernel.name, clif, &code)?,
+        Generated::Linked(compiled) => compiled,
+    };
+    Ok(code.with_sizes(sizes))
 }
 
-fn function(kernel: &Kernel, isa: &dyn TargetIsa) -> Result<Function, CodegenError> {
+fn function(shape: &Kernel, name: &str, isa: &dyn TargetIsa) -> Result<Function, CodegenError> {
     let pointer = isa.pointer_type();
     let mut signature = Signature::new(isa.default_call_conv());
+    signature.params.push(AbiParam::new(pointer));
     signature.params.push(AbiParam::new(pointer));
     signature.params.push(AbiParam::new(types::I64));
     signature.params.push(AbiParam::new(types::I64));
     signature.params.push(AbiParam::new(pointer));
     let mut function = Function::with_name_signature(UserFuncName::user(0, 0), signature);
-    emit::define(kernel, &mut function, pointer, isa.frontend_config())?;
+    emit::define(shape, name, &mut function, pointer, isa.frontend_config())?;
     Ok(function)
 }
 
-/// Runs Cranelift on a kernel for `isa`.
-pub(crate) fn generate(kernel: &Kernel, isa: &OwnedTargetIsa) -> Result<Generated, CodegenError> {
-    let function = function(kernel, &**isa)?;
+/// Runs Cranelift on a kernel shape ([`sizes::split`]) for `isa`; `name` is the kernel's, for
+/// messages. The result has an empty size table.
+pub(crate) fn generate(shape: &Kernel, name: &str, isa: &OwnedTargetIsa) -> Result<Generated, CodegenError> {
+    let function = function(shape, name, &**isa)?;
     let clif = function.display().to_string();
     let mut context = Context::for_function(function);
     let compiled = context
         .compile(&**isa, &mut ControlPlane::default())
-        .map_err(|e| CodegenError::Cranelift { kernel: kernel.name.clone(), message: format!("{:?}", e.inner) })?;
+        .map_err(|e| CodegenError::Cranelift { kernel: name.to_string(), message: format!("{:?}", e.inner) })?;
     let relocations = compiled.buffer.relocs();
     if relocations.is_empty() {
         return Ok(Generated::Bytes { clif, code: compiled.code_buffer().to_vec() });
@@ -143,17 +156,17 @@ pub(crate) fn generate(kernel: &Kernel, isa: &OwnedTargetIsa) -> Result<Generate
     tracing::debug!(
         target: "ignis::codegen",
         "kernel {}: {} relocations ({:?}), linked in memory and not cached on disk",
-        kernel.name,
+        name,
         relocations.len(),
         relocations[0].target,
     );
-    Ok(Generated::Linked(link(kernel, clif, isa)?))
+    Ok(Generated::Linked(link(shape, name, clif, isa)?))
 }
 
-/// Compiles and links a kernel through a JIT module (which resolves C library calls).
-fn link(kernel: &Kernel, clif: String, isa: &OwnedTargetIsa) -> Result<CompiledKernel, CodegenError> {
-    let cranelift = |message: String| CodegenError::Cranelift { kernel: kernel.name.clone(), message };
-    let function = function(kernel, &**isa)?;
+/// Compiles and links a kernel shape through a JIT module (which resolves C library calls).
+fn link(shape: &Kernel, name: &str, clif: String, isa: &OwnedTargetIsa) -> Result<CompiledKernel, CodegenError> {
+    let cranelift = |message: String| CodegenError::Cranelift { kernel: name.to_string(), message };
+    let function = function(shape, name, &**isa)?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
     let id = module
         .declare_function("kernel", Linkage::Export, &function.signature)
@@ -165,7 +178,8 @@ fn link(kernel: &Kernel, clif: String, isa: &OwnedTargetIsa) -> Result<CompiledK
     let address = module.get_finalized_function(id);
     // SAFETY: the function was declared with exactly this signature.
     let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
-    Ok(CompiledKernel { entry, clif, code: Arc::new(Code::Linked(Box::new(LinkedModule(Some(module))))) })
+    let code = Arc::new(Code::Linked(Box::new(LinkedModule(Some(module)))));
+    Ok(CompiledKernel { entry, clif, sizes: Vec::new(), code })
 }
 
 /// Copies relocation-free code (fresh from `generate` or read back from disk) into executable
@@ -187,5 +201,5 @@ pub(crate) fn map(kernel: &str, clif: String, code: &[u8]) -> Result<CompiledKer
     // holds), it starts at offset 0 and reaches nothing outside the mapping.
     let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(memory.as_ptr()) };
     super::perf_map::record(memory.as_ptr(), memory.len(), kernel);
-    Ok(CompiledKernel { entry, clif, code: Arc::new(Code::Mapped(memory)) })
+    Ok(CompiledKernel { entry, clif, sizes: Vec::new(), code: Arc::new(Code::Mapped(memory)) })
 }

@@ -15,6 +15,9 @@ pub mod math;
 mod ops;
 mod perf_map;
 #[cfg(test)]
+mod size_argument_tests;
+mod sizes;
+#[cfg(test)]
 mod tests;
 
 pub use cache::{CacheOutcome, CacheStats, DiskCache, Entry, KernelCache, cache_stats, compile_kernel_cached};
@@ -24,6 +27,8 @@ pub use ops::{supports_binary, supports_unary};
 pub use math::wide::support_table;
 
 /// The native entry point of a kernel: runs the flattened outer points `[begin, end)` on the
-/// buffers whose base pointers `buffers` lists in parameter order. `support` must be
-/// [`support_table()`]: the routines the code may call.
-pub type KernelFn = unsafe extern "C" fn(buffers: *const *mut u8, begin: i64, end: i64, support: *const u8);
+/// buffers whose base pointers `buffers` lists in parameter order. `sizes` is the kernel's
+/// size table ([`CompiledKernel::sizes`]); `support` must be [`support_table()`], the
+/// routines the code may call.
+pub type KernelFn =
+    unsafe extern "C" fn(buffers: *const *mut u8, sizes: *const i64, begin: i64, end: i64, support: *const u8);

@@ -8,7 +8,9 @@ pub(super) fn run(kernel: &Kernel, buffers: &mut [&mut [u8]]) {
     let code = compile_kernel(kernel).unwrap_or_else(|e| panic!("{e}"));
     let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
     // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).
-    unsafe { (code.entry)(table.as_ptr(), 0, kernel.outer_points() as i64, super::support_table()) };
+    unsafe {
+        (code.entry)(table.as_ptr(), code.sizes.as_ptr(), 0, kernel.outer_points() as i64, super::support_table())
+    };
 }
 
 pub(super) fn bytes(v: &mut [f32]) -> &mut [u8] {
@@ -262,7 +264,7 @@ fn strided_row_sums_keep_partial_sums_small() {
         let mut ov = [0.0f32];
         let table = [xv.as_mut_ptr() as *mut u8, ov.as_mut_ptr() as *mut u8];
         // SAFETY: the buffers hold every element the kernel reads and writes.
-        unsafe { (code.entry)(table.as_ptr(), 0, 1, super::support_table()) };
+        unsafe { (code.entry)(table.as_ptr(), code.sizes.as_ptr(), 0, 1, super::support_table()) };
         assert!((ov[0] - c).abs() <= 1.5e-6, "mean of {n} copies of {c}: {}", ov[0]);
     }
 }

@@ -7,7 +7,7 @@
 use super::super::loops::counted;
 use super::super::math::{MathFn, wide};
 use super::super::ops::{self, Lanes};
-use super::{Accumulators, Emitter, Point, UNROLL, VECTORS, combine_values, element_access};
+use super::{Accumulators, Base, Emitter, Point, UNROLL, VECTORS, combine_values, element_access};
 use cranelift_codegen::ir::{
     AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Value, types,
 };
@@ -54,20 +54,20 @@ impl Emitter<'_> {
             .collect()
     }
 
-    /// The innermost loop of a vectorizable stage, `extent` long, in blocks; returns the
-    /// stage's accumulators (reductions) updated from `accs`.
+    /// The innermost loop of a vectorizable stage in blocks of `BLOCK` elements, the last one
+    /// shorter. Returns the stage's accumulators (reductions) updated from `accs`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn blocked(
         &mut self,
         b: &mut FunctionBuilder,
         stage: &Stage,
-        bases: &HashMap<(usize, Index), Value>,
+        bases: &HashMap<(usize, Index), Base>,
         invariant: &HashMap<ExprId, Value>,
         wide_nodes: &[WideNode],
         reduce: Option<(Combine, ExprId)>,
         accs: Accumulators,
     ) -> Accumulators {
-        let extent = *stage.inner.last().expect("an inner loop") as i64;
+        let extent = *self.extents.last().expect("an inner loop");
         let slots: Vec<_> = wide_nodes
             .iter()
             .map(|_| b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (BLOCK * 4) as u32, 6)))
@@ -78,7 +78,7 @@ impl Emitter<'_> {
             carried = accs.vectors.clone();
             carried.push(accs.scalar.expect("a reduction carries a scalar accumulator"));
         }
-        let block = |this: &mut Self, b: &mut FunctionBuilder, start: Value, length: i64, carried: &[Value]| {
+        let block = |this: &mut Self, b: &mut FunctionBuilder, start: Value, length: Value, carried: &[Value]| {
             for (wide, &slot) in wide_nodes.iter().zip(&slots) {
                 let buffer = b.ins().stack_addr(this.pointer, slot, 0);
                 let spill = Phase::Spill { value: wide.argument, buffer };
@@ -90,18 +90,17 @@ impl Emitter<'_> {
             this.spilled.clear();
             out
         };
-        let whole = extent / BLOCK * BLOCK;
-        if whole > 0 {
-            let zero = b.ins().iconst(types::I64, 0);
-            let end = b.ins().iconst(types::I64, whole);
-            let (_, out) =
-                counted(b, zero, end, BLOCK, &carried, |b, start, carried| block(self, b, start, BLOCK, carried));
-            carried = out;
-        }
-        if extent > whole {
-            let start = b.ins().iconst(types::I64, whole);
-            carried = block(self, b, start, extent - whole, &carried);
-        }
+        // One loop over the blocks, the last one short: `start < extent` is
+        // `start + BLOCK <= extent + BLOCK - 1`.
+        let zero = b.ins().iconst(types::I64, 0);
+        let end = b.ins().iadd_imm_s(extent, BLOCK - 1);
+        let (_, out) = counted(b, zero, end, BLOCK, &carried, |b, start, carried| {
+            let left = b.ins().isub(extent, start);
+            let full = b.ins().iconst(types::I64, BLOCK);
+            let length = b.ins().umin(left, full);
+            block(self, b, start, length, carried)
+        });
+        carried = out;
         if reduce.is_none() {
             return accs;
         }
@@ -116,17 +115,18 @@ impl Emitter<'_> {
         b: &mut FunctionBuilder,
         phase: Phase,
         stage: &Stage,
-        bases: &HashMap<(usize, Index), Value>,
+        bases: &HashMap<(usize, Index), Base>,
         invariant: &HashMap<ExprId, Value>,
         start: Value,
-        length: i64,
+        length: Value,
         reduce: Option<(Combine, ExprId)>,
         carried: &[Value],
     ) -> Vec<Value> {
         let accumulate = matches!(phase, Phase::Finish) && reduce.is_some();
         let zero = b.ins().iconst(types::I64, 0);
-        let vector_end = b.ins().iconst(types::I64, length / UNROLL * UNROLL);
-        let end = b.ins().iconst(types::I64, length);
+        // `UNROLL` is a power of two: `-UNROLL` masks off the remainder.
+        let vector_end = b.ins().band_imm_s(length, -UNROLL);
+        let end = length;
         let vectors = if accumulate { carried[..VECTORS as usize].to_vec() } else { vec![] };
         let (_, vectors) = counted(b, zero, vector_end, UNROLL, &vectors, |b, offset, accs| {
             let mut updated = Vec::new();
@@ -190,7 +190,7 @@ impl Emitter<'_> {
     }
 
     /// `f` over `length` values at `buffer`, through its routine in the support table.
-    fn call_wide(&mut self, b: &mut FunctionBuilder, f: MathFn, buffer: Value, length: i64) {
+    fn call_wide(&mut self, b: &mut FunctionBuilder, f: MathFn, buffer: Value, length: Value) {
         let signature = *self.wide_signature.get_or_insert_with(|| {
             let mut signature = Signature::new(b.func.signature.call_conv);
             signature.params.push(AbiParam::new(self.pointer));
@@ -199,7 +199,6 @@ impl Emitter<'_> {
         });
         let routine =
             b.ins().load(self.pointer, MemFlagsData::trusted().with_readonly(), self.support, wide::table_offset(f));
-        let length = b.ins().iconst(types::I64, length);
         b.ins().call_indirect(signature, routine, &[buffer, length]);
     }
 }
