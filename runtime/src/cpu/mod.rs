@@ -18,6 +18,7 @@ pub mod optim;
 pub mod pool;
 pub mod reduce;
 pub mod testing;
+pub mod transpose;
 pub mod unary;
 
 pub use binary::{binary, binary_scalar, where_select};
