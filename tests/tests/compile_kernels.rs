@@ -157,6 +157,30 @@ fn half_precision_ops_run_in_kernels_with_eager_rounding() {
     assert_eq!(stats.kernels, 4, "{stats:?}");
 }
 
+/// Compiles `f` (strict), calls it on each input against eager, and asserts that every
+/// input after the first finds all its kernels' code in the cache (`what` names the
+/// varying size in messages).
+fn assert_later_sizes_generate_no_code(f: impl Fn(Tensor) -> Tensor + Send + Sync, inputs: Vec<Tensor>, what: &str) {
+    let compiled = compile_with(&f, CompileOptions::default().strict(true));
+    let mut generated = None;
+    for x in inputs {
+        let shape = x.shape().to_vec();
+        no_grad(|| {
+            let diff = max_rel_diff(&compiled.call(x.clone()), &f(x));
+            assert!(diff <= 1e-5, "{what}, input {shape:?}: compiled differs from eager by {diff:e}");
+        });
+        let stats = compiled.stats();
+        assert_eq!((stats.eager_nodes, stats.native_fallbacks), (0, 0), "{stats:?}");
+        match generated {
+            None => generated = Some(stats.kernels_generated),
+            Some(first) => {
+                assert_eq!(stats.kernels_generated, first, "{what}, input {shape:?} generated code: {stats:?}")
+            }
+        }
+    }
+    assert!(compiled.stats().compiles >= 2, "{what}: sizes after the first compile programs of their own");
+}
+
 /// A batch dim that varies is the outermost loop of every kernel here, and the outermost
 /// extent is a run-time range: once the first size is compiled, later sizes (made
 /// symbolic by the second) find all their code in the kernel cache.
@@ -164,22 +188,8 @@ fn half_precision_ops_run_in_kernels_with_eager_rounding() {
 fn new_batch_sizes_reuse_the_generated_kernels() {
     let w = randn(&[1, 64], 15);
     let f = move |x: Tensor| x.mul(&w).add_scalar(0.5).gelu_tanh().softmax(-1).add(&x.sum(1, true));
-    let compiled = compile_with(&f, CompileOptions::default().strict(true));
-    let mut generated = None;
-    for (i, batch) in [8, 16, 24, 40, 3].into_iter().enumerate() {
-        let x = randn(&[batch, 64], 20 + i as u64);
-        no_grad(|| {
-            let diff = max_rel_diff(&compiled.call(x.clone()), &f(x));
-            assert!(diff <= 1e-5, "batch {batch}: compiled differs from eager by {diff:e}");
-        });
-        let stats = compiled.stats();
-        assert_eq!((stats.eager_nodes, stats.native_fallbacks), (0, 0), "{stats:?}");
-        match generated {
-            None => generated = Some(stats.kernels_generated),
-            Some(first) => assert_eq!(stats.kernels_generated, first, "batch {batch} generated code: {stats:?}"),
-        }
-    }
-    assert!(compiled.stats().compiles >= 2, "sizes after the first compile programs of their own");
+    let inputs = [8, 16, 24, 40, 3].into_iter().enumerate().map(|(i, batch)| randn(&[batch, 64], 20 + i as u64));
+    assert_later_sizes_generate_no_code(f, inputs.collect(), "batch");
 }
 
 /// A sequence length that varies is an inner loop or an inner stride of several kernels
@@ -193,22 +203,9 @@ fn new_sequence_lengths_reuse_the_generated_kernels() {
         let scores = x.mul(&w).softmax(1);
         scores.add(&x.mean(1, true)).gelu().layer_norm(&[48], None, None, 1e-5)
     };
-    let compiled = compile_with(&f, CompileOptions::default().strict(true));
-    let mut generated = None;
-    for (i, seq) in [70, 90, 128, 300, 65].into_iter().enumerate() {
-        let x = randn(&[3, seq, 48], 25 + i as u64);
-        no_grad(|| {
-            let diff = max_rel_diff(&compiled.call(x.clone()), &f(x));
-            assert!(diff <= 1e-5, "sequence length {seq}: compiled differs from eager by {diff:e}");
-        });
-        let stats = compiled.stats();
-        assert_eq!((stats.eager_nodes, stats.native_fallbacks), (0, 0), "{stats:?}");
-        match generated {
-            None => generated = Some(stats.kernels_generated),
-            Some(first) => assert_eq!(stats.kernels_generated, first, "length {seq} generated code: {stats:?}"),
-        }
-    }
-    assert!(compiled.stats().compiles >= 2, "lengths after the first compile programs of their own");
+    let lengths = [70, 90, 128, 300, 65].into_iter().enumerate();
+    let inputs = lengths.map(|(i, seq)| randn(&[3, seq, 48], 25 + i as u64));
+    assert_later_sizes_generate_no_code(f, inputs.collect(), "sequence length");
 }
 
 /// A kernel that takes a matmul's product row by row (bias and activation, a residual, a

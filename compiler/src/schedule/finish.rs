@@ -68,32 +68,6 @@ fn drop_empty_stages(kernel: &mut Kernel) {
     }
 }
 
-/// Every index of the kernel (loads and stores), mutably.
-fn for_each_index(kernel: &mut Kernel, mut f: impl FnMut(&mut Index)) {
-    for e in &mut kernel.exprs {
-        if let Expr::Load { index, .. } = e {
-            f(index);
-        }
-    }
-    for stage in &mut kernel.stages {
-        if let StageKind::Store(list) = &mut stage.kind {
-            list.iter_mut().for_each(|s| f(&mut s.index));
-        }
-    }
-}
-
-fn indices(kernel: &Kernel) -> impl Iterator<Item = &Index> {
-    let loads = kernel.exprs.iter().filter_map(|e| match e {
-        Expr::Load { index, .. } => Some(index),
-        _ => None,
-    });
-    let stores = kernel.stages.iter().flat_map(|stage| match &stage.kind {
-        StageKind::Store(list) => list.iter().map(|s| &s.index).collect(),
-        StageKind::Reduce { .. } => Vec::new(),
-    });
-    loads.chain(stores)
-}
-
 /// Removes loops of extent 1 (their strides do not matter), which would otherwise keep
 /// their neighbours from merging and leave a reduction's innermost loop one element long:
 /// scalar code summing into one running total instead of vector partial sums.
@@ -101,7 +75,7 @@ fn drop_unit_loops(kernel: &mut Kernel) {
     for d in (0..kernel.outer.len()).rev() {
         if kernel.outer[d] == 1 {
             kernel.outer.remove(d);
-            for_each_index(kernel, |i| {
+            kernel.for_each_index_mut(|i| {
                 i.outer.remove(d);
             });
         }
@@ -119,7 +93,7 @@ fn drop_unit_loops(kernel: &mut Kernel) {
         let rank = stage.inner.len();
         remove(&mut stage.inner, &units[rank]);
     }
-    for_each_index(kernel, |i| {
+    kernel.for_each_index_mut(|i| {
         let rank = i.inner.len();
         if let Some(units) = units.get(rank) {
             remove(&mut i.inner, units);
@@ -139,11 +113,11 @@ fn collapse_outer(kernel: &mut Kernel) {
     let mut d = 0;
     while d + 1 < kernel.outer.len() {
         let extent = kernel.outer[d + 1] as i64;
-        let mergeable = indices(kernel).all(|i| i.outer[d] == i.outer[d + 1] * extent);
+        let mergeable = kernel.indices().all(|i| i.outer[d] == i.outer[d + 1] * extent);
         if mergeable {
             kernel.outer[d] *= kernel.outer[d + 1];
             kernel.outer.remove(d + 1);
-            for_each_index(kernel, |i| {
+            kernel.for_each_index_mut(|i| {
                 i.outer[d] = i.outer[d + 1];
                 i.outer.remove(d + 1);
             });
@@ -163,13 +137,13 @@ fn collapse_inner(kernel: &mut Kernel) {
         };
         let extent = extents[d + 1] as i64;
         let mergeable =
-            indices(kernel).filter(|i| i.inner.len() == rank).all(|i| i.inner[d] == i.inner[d + 1] * extent);
+            kernel.indices().filter(|i| i.inner.len() == rank).all(|i| i.inner[d] == i.inner[d + 1] * extent);
         if mergeable {
             for s in kernel.stages.iter_mut().filter(|s| s.inner.len() == rank) {
                 s.inner[d] *= s.inner[d + 1];
                 s.inner.remove(d + 1);
             }
-            for_each_index(kernel, |i| {
+            kernel.for_each_index_mut(|i| {
                 if i.inner.len() == rank {
                     i.inner[d] = i.inner[d + 1];
                     i.inner.remove(d + 1);
@@ -199,7 +173,7 @@ fn innermost_to_inner(kernel: &mut Kernel) {
     for stage in &mut kernel.stages {
         stage.inner = vec![inner];
     }
-    for_each_index(kernel, |i| {
+    kernel.for_each_index_mut(|i| {
         let stride = i.outer.pop().unwrap_or(0);
         if split.is_some() {
             i.outer.push(stride * inner as i64);

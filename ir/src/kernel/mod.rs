@@ -231,6 +231,33 @@ impl Kernel {
         order
     }
 
+    /// Every index of the kernel: its loads' (in expression order), then its stores'.
+    pub fn indices(&self) -> impl Iterator<Item = &Index> {
+        let loads = self.exprs.iter().filter_map(|e| match e {
+            Expr::Load { index, .. } => Some(index),
+            _ => None,
+        });
+        let stores = self.stages.iter().flat_map(|stage| match &stage.kind {
+            StageKind::Store(list) => list.iter().map(|s| &s.index).collect(),
+            StageKind::Reduce { .. } => Vec::new(),
+        });
+        loads.chain(stores)
+    }
+
+    /// Every index of the kernel, mutably, in the order of [`Kernel::indices`].
+    pub fn for_each_index_mut(&mut self, mut f: impl FnMut(&mut Index)) {
+        for e in &mut self.exprs {
+            if let Expr::Load { index, .. } = e {
+                f(index);
+            }
+        }
+        for stage in &mut self.stages {
+            if let StageKind::Store(list) = &mut stage.kind {
+                list.iter_mut().for_each(|s| f(&mut s.index));
+            }
+        }
+    }
+
     pub fn expr(&self, id: ExprId) -> &Expr {
         &self.exprs[id.index()]
     }

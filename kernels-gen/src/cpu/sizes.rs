@@ -93,24 +93,14 @@ pub(crate) fn split(kernel: &Kernel) -> (Kernel, Vec<i64>) {
             *value = TAG + slot as i64;
         }
     };
-    let mut tag_index = |index: &mut Index| {
+    shape.for_each_index_mut(|index| {
         let zero_offset = index.offset == 0;
         tag(&mut index.offset, zero_offset);
         for stride in index.outer.iter_mut().chain(&mut index.inner) {
             let structural = *stride == 0 || *stride == 1;
             tag(stride, structural);
         }
-    };
-    for expr in &mut shape.exprs {
-        if let Expr::Load { index, .. } = expr {
-            tag_index(index);
-        }
-    }
-    for stage in &mut shape.stages {
-        if let StageKind::Store(stores) = &mut stage.kind {
-            stores.iter_mut().for_each(|s| tag_index(&mut s.index));
-        }
-    }
+    });
     assert!((sizes.len() as i64) < MAX_SLOTS, "kernel @{}: too many size arguments", kernel.name);
     (shape, sizes)
 }
