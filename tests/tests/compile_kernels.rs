@@ -157,6 +157,22 @@ fn half_precision_ops_run_in_kernels_with_eager_rounding() {
     assert_eq!(stats.kernels, 4, "{stats:?}");
 }
 
+/// An f64 tensor rounded to f32 (an optimizer's step size, say) is read by the kernel that
+/// uses it: f64 inputs enter kernels only through that cast; arithmetic in f64 stays eager.
+#[test]
+fn f64_values_rounded_to_f32_are_read_by_the_kernel() {
+    let x = randn(&[32, 40], 14);
+    let step = Tensor::from_vec(vec![1e-3f64 / 3.0; 40], vec![40]);
+    let stats = kernels_of(
+        |(x, s): (Tensor, Tensor)| x.sub(&s.to_dtype(DType::F32).mul(&x)).tanh(),
+        (x.clone(), step.clone()),
+        1e-5,
+    );
+    assert_eq!((stats.kernels, stats.eager_nodes, stats.native_fallbacks), (1, 0, 0), "{stats:?}");
+    let stats = kernels_of(|(x, s): (Tensor, Tensor)| x.add(&s.mul_scalar(2.0).to_dtype(DType::F32)), (x, step), 1e-5);
+    assert_eq!((stats.kernels, stats.eager_nodes), (1, 2), "the f64 constant and product run eagerly: {stats:?}");
+}
+
 /// Compiles `f` (strict), calls it on each input against eager, and asserts that every
 /// input after the first finds all its kernels' code in the cache (`what` names the
 /// varying size in messages).

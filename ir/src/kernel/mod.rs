@@ -12,7 +12,8 @@
 //! outer and per inner loop, in elements of the buffer's dtype. Broadcasting is a stride
 //! of 0, a transpose permuted strides, a slice an offset. Expressions form a DAG in an
 //! arena; every expression has a dtype (`f32` or `bool` inside the kernel: half-precision
-//! buffers load as `f32` and store back rounded).
+//! buffers load as `f32` and store back rounded, f64 buffers are only read, rounded to
+//! `f32`).
 
 mod text;
 

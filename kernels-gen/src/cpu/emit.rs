@@ -33,7 +33,7 @@ use cranelift_codegen::ir::{BlockArg, Function, InstBuilder, MemFlagsData, SigRe
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use ignis_ir::DType;
-use ignis_ir::kernel::{Combine, Expr, ExprId, Index, Kernel, Stage, StageKind};
+use ignis_ir::kernel::{Access, Combine, Expr, ExprId, Index, Kernel, Stage, StageKind};
 use std::collections::HashMap;
 
 /// Vectors the inner loop handles per iteration: independent chains that hide the latency
@@ -96,12 +96,13 @@ pub(crate) fn define(
 
 fn check(kernel: &Kernel, name: &str) -> Result<(), CodegenError> {
     for (i, buffer) in kernel.buffers.iter().enumerate() {
-        if !matches!(buffer.dtype, DType::F32 | DType::BF16 | DType::F16 | DType::Bool) {
+        let readable = buffer.access == Access::Read && buffer.dtype == DType::F64;
+        if !matches!(buffer.dtype, DType::F32 | DType::BF16 | DType::F16 | DType::Bool) && !readable {
             return Err(CodegenError::Unsupported {
                 kernel: name.to_string(),
                 message: format!(
-                    "buffer b{i} has dtype {}; kernels read and write f32, bf16, f16 and bool",
-                    buffer.dtype
+                    "buffer b{i} is {} {:?}; kernels read and write f32, bf16, f16 and bool, and read f64",
+                    buffer.dtype, buffer.access
                 ),
             });
         }
@@ -801,6 +802,10 @@ impl Emitter<'_> {
             DType::F16 => {
                 let bits = b.ins().uload16(types::I32, flags, address, 0);
                 f16::widen(b, bits)
+            }
+            DType::F64 => {
+                let wide = b.ins().load(types::F64, flags, address, 0);
+                b.ins().fdemote(types::F32, wide)
             }
             DType::Bool => {
                 let byte = b.ins().uload8(types::I32, flags, address, 0);

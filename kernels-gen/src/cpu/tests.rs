@@ -207,6 +207,29 @@ fn every_f16_widens_exactly() {
     }
 }
 
+/// f64 values read by a kernel round to the f32 that `as f32` gives: ties to even, values
+/// beyond f32's range to infinity, tiny ones to subnormals or zero, NaN to NaN.
+#[test]
+fn f64_reads_round_to_f32_as_rust_does() {
+    let mut values: Vec<f64> = (0..100_000u64).map(|i| f64::from_bits(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
+    values.extend([0.0, -0.0, 1.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e39, -1e39, 1e-46, 3.5e-45]);
+    // 1 + 2^-24 is halfway between two f32s: ties to even, down to 1.0.
+    values.extend([1.0 + 2f64.powi(-24), 1.0 + 3.0 * 2f64.powi(-24), f32::MAX as f64 * (1.0 + 2f64.powi(-25))]);
+    let n = values.len();
+    let mut narrow = vec![0.0f32; n];
+    // SAFETY: plain f64 buffer viewed as bytes.
+    let vb = unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr() as *mut u8, n * 8) };
+    run(&copy_kernel(DType::F64, DType::F32, n), &mut [vb, bytes(&mut narrow)]);
+    for (v, got) in values.iter().zip(&narrow) {
+        let want = *v as f32;
+        if want.is_nan() {
+            assert!(got.is_nan(), "{v:e}: {got} is not NaN");
+        } else {
+            assert_eq!(got.to_bits(), want.to_bits(), "{v:e}: {got:e} vs {want:e}");
+        }
+    }
+}
+
 /// f32 values across the whole range (normal, subnormal and overflowing f16 results, ties,
 /// signed zeros, infinities, NaNs) narrow to the bits `half` gives, rounded to nearest even.
 #[test]
