@@ -2,7 +2,7 @@
 //! against plain Rust, over ranges that start and end inside groups and rows.
 
 use super::compile_kernel;
-use super::tests::{bytes, data};
+use super::tests::{bytes, data, run_in_ranges};
 use ignis_ir::kernel::{Access, Combine, Expr, Index, Kernel, Stage, StageKind, Store};
 use ignis_ir::{BinaryOp, DType, UnaryOp};
 
@@ -18,17 +18,7 @@ fn run_split(kernel: &Kernel, buffers: &mut [&mut [u8]], cuts: &[usize]) {
         [.., last] => *last >= 4,
     };
     assert_eq!(code.clif.contains("f32x4"), grouped, "{}:\n{}", kernel.name, code.clif);
-    let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
-    let points = kernel.outer_points();
-    let mut bounds: Vec<usize> = cuts.iter().copied().filter(|&c| c < points).collect();
-    bounds.insert(0, 0);
-    bounds.push(points);
-    for range in bounds.windows(2) {
-        // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).
-        unsafe {
-            (code.entry)(table.as_ptr(), code.sizes.as_ptr(), range[0] as i64, range[1] as i64, super::support_table())
-        };
-    }
+    run_in_ranges(&code, buffers, kernel.outer_points(), cuts);
 }
 
 /// `out[j] = sum_i x[i, j]`: the column sum of a bias gradient.

@@ -2,7 +2,7 @@
 //! offsets share their code and each computes what plain Rust does, over ranges of outer
 //! points cut anywhere (each range starts from divided coordinates, then advances them).
 
-use super::tests::{bytes, data};
+use super::tests::{bytes, data, run_in_ranges};
 use super::{CacheOutcome, DiskCache, KernelCache};
 use ignis_ir::kernel::{Access, Combine, Expr, Index, Kernel, Stage, StageKind, Store};
 use ignis_ir::{BinaryOp, DType};
@@ -54,18 +54,8 @@ fn check_permuted(cache: &KernelCache, n: Dims, cuts: &[usize]) -> (usize, Cache
     let mut y = data(a * d, 2);
     let mut z = data(c * 2 * d, 3);
     let mut out = vec![f32::NAN; a * b * c * d];
-    let table: Vec<*mut u8> =
-        [bytes(&mut x), bytes(&mut y), bytes(&mut z), bytes(&mut out)].iter_mut().map(|v| v.as_mut_ptr()).collect();
-    let points = kernel.outer_points();
-    let mut bounds: Vec<usize> = cuts.iter().copied().filter(|&cut| cut < points).collect();
-    bounds.insert(0, 0);
-    bounds.push(points);
-    for range in bounds.windows(2) {
-        // SAFETY: the buffers hold every element the kernel's indices reach.
-        unsafe {
-            (code.entry)(table.as_ptr(), code.sizes.as_ptr(), range[0] as i64, range[1] as i64, super::support_table())
-        };
-    }
+    let buffers = &mut [bytes(&mut x), bytes(&mut y), bytes(&mut z), bytes(&mut out)];
+    run_in_ranges(&code, buffers, kernel.outer_points(), cuts);
     for (ai, bi, ci, di) in outer_and_inner_points(a, b, c, d) {
         let x_at = X_OFFSET + ci * a * b * d + ai * b * d + bi * d + di;
         let z_sum: f64 = (0..d).map(|k| z[ci * 2 * d + 2 * k + 1] as f64).sum();

@@ -13,6 +13,21 @@ pub(super) fn run(kernel: &Kernel, buffers: &mut [&mut [u8]]) {
     };
 }
 
+/// Runs `code` over the outer points `[0, points)` in ranges cut at `cuts` (as the thread
+/// pool would), on the buffers `buffers`.
+pub(super) fn run_in_ranges(code: &super::CompiledKernel, buffers: &mut [&mut [u8]], points: usize, cuts: &[usize]) {
+    let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    let mut bounds: Vec<usize> = cuts.iter().copied().filter(|&cut| cut < points).collect();
+    bounds.insert(0, 0);
+    bounds.push(points);
+    for range in bounds.windows(2) {
+        // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).
+        unsafe {
+            (code.entry)(table.as_ptr(), code.sizes.as_ptr(), range[0] as i64, range[1] as i64, super::support_table())
+        };
+    }
+}
+
 pub(super) fn bytes(v: &mut [f32]) -> &mut [u8] {
     // SAFETY: f32 has no invalid bit patterns and u8 no alignment.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, v.len() * 4) }
