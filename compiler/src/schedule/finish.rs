@@ -3,7 +3,7 @@
 //! one long loop would leave the other threads idle), and size the parallel grain.
 
 use super::build::{KernelBuilder, Space};
-use ignis_ir::kernel::{Access, Expr, Index, Kernel, StageKind, Store};
+use ignis_ir::kernel::{Access, Expr, Kernel, StageKind, Store};
 use ignis_ir::{Graph, NodeId, Value};
 
 /// Work (inner iterations) a parallel task should get at least.

@@ -25,7 +25,7 @@
 //! The size table holds the inner outer extents (outermost but one first), then each stage's
 //! inner extents, then the distinct strides and offsets in order of first appearance.
 
-use ignis_ir::kernel::{Expr, Index, Kernel, StageKind};
+use ignis_ir::kernel::Kernel;
 use std::collections::HashMap;
 
 /// The smallest extent of each class. The code generator compares extents only with these
@@ -109,7 +109,7 @@ pub(crate) fn split(kernel: &Kernel) -> (Kernel, Vec<i64>) {
 mod tests {
     use super::*;
     use ignis_ir::DType;
-    use ignis_ir::kernel::{Access, Stage, Store};
+    use ignis_ir::kernel::{Access, Expr, Index, Stage, StageKind, Store};
 
     /// `out[i, j] = x[i, j] + x[i, 0]` over `[rows, cols]`, rows as the outer loop.
     fn row_kernel(rows: usize, cols: usize, row_stride: i64) -> Kernel {

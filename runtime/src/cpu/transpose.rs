@@ -20,7 +20,7 @@ const TILE_ROWS_PER_TASK: usize = 4;
 /// col_stride`) into `dst`, row-major and contiguous.
 ///
 /// Each tile goes through a buffer: read a column of the tile at a time (contiguous when
-/// the source is column-major), then write the tile's rows (contiguous in `dst`).
+/// the source is column-major), then copy the tile's rows out (contiguous in `dst`).
 ///
 /// # Safety
 /// `src` must be readable at every `(i, j)` of the matrix and `dst` writable for
@@ -38,24 +38,22 @@ pub unsafe fn to_row_major<T: Element>(
     let tile_rows = rows.div_ceil(TILE);
     parallel::parallel_for(tile_rows, TILE_ROWS_PER_TASK, |first, end| {
         let mut tile = [[T::zero(); TILE]; TILE];
-        for tile_row in first..end {
-            let i0 = tile_row * TILE;
+        for band in first..end {
+            let i0 = band * TILE;
             let height = TILE.min(rows - i0);
             for j0 in (0..cols).step_by(TILE) {
                 let width = TILE.min(cols - j0);
-                for (jj, column) in tile.iter_mut().enumerate().take(width) {
+                for jj in 0..width {
                     let j = (j0 + jj) as isize;
-                    for (ii, v) in column.iter_mut().enumerate().take(height) {
+                    for (ii, tile_row) in tile.iter_mut().enumerate().take(height) {
                         // SAFETY: (i0 + ii, j) lies in the matrix, which the caller vouches for.
-                        *v = unsafe { *src.get().offset((i0 + ii) as isize * row_stride + j * col_stride) };
+                        tile_row[jj] = unsafe { *src.get().offset((i0 + ii) as isize * row_stride + j * col_stride) };
                     }
                 }
-                for ii in 0..height {
+                for (ii, tile_row) in tile.iter().enumerate().take(height) {
                     // SAFETY: row i0 + ii, columns j0..j0 + width lie inside `dst`.
                     let row = unsafe { std::slice::from_raw_parts_mut(dst.get().add((i0 + ii) * cols + j0), width) };
-                    for (jj, v) in row.iter_mut().enumerate() {
-                        *v = tile[jj][ii];
-                    }
+                    row.copy_from_slice(&tile_row[..width]);
                 }
             }
         }
