@@ -225,7 +225,6 @@ impl Emitter<'_> {
         coords
     }
 
-    /// Every stage at the outer point `point`, or at `parts` groups of four points from it.
     /// The coordinates `by` points after `coords`; `by` must not pass the end of the current
     /// row of the last outer dim, so each dim carries at most one into the next.
     fn advance(&self, b: &mut FunctionBuilder, coords: &[Value], by: Value) -> Vec<Value> {
