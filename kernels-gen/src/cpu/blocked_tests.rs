@@ -2,8 +2,8 @@
 //! in Rust: elementwise results agree bit for bit, whatever the block and tail structure.
 
 use super::compile_kernel;
-use super::math::{MathFn, evaluate};
 use super::tests::{bytes, data};
+use crate::math::{MathFn, evaluate};
 use ignis_ir::kernel::{Access, Combine, Expr, Index, Kernel, Stage, StageKind, Store};
 use ignis_ir::{BinaryOp, DType, UnaryOp};
 

@@ -11,7 +11,6 @@ mod f16;
 mod grouped_tests;
 mod jit;
 mod loops;
-pub mod math;
 mod ops;
 mod perf_map;
 #[cfg(test)]
@@ -24,7 +23,7 @@ pub use cache::{CacheOutcome, CacheStats, DiskCache, Entry, KernelCache, cache_s
 pub use jit::{CodegenError, CompiledKernel, compile_kernel};
 pub use ops::{supports_binary, supports_unary};
 
-pub use math::wide::support_table;
+pub use crate::math::wide::support_table;
 
 /// The native entry point of a kernel: runs the flattened outer points `[begin, end)` on the
 /// buffers whose base pointers `buffers` lists in parameter order. `sizes` is the kernel's

@@ -2,7 +2,7 @@
 //! `i8` holding 0 or 1 (scalar) or an `i32x4` mask of all-zero / all-one lanes (vector), the
 //! types `fcmp` gives. Semantics follow the eager kernels (NaN handling included).
 
-use super::math::{self, MathFn};
+use crate::math::{self, MathFn};
 use cranelift_codegen::ir::Endianness;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};

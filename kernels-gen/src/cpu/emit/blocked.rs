@@ -5,9 +5,9 @@
 //! routines compute exactly what the inline code would, so only the speed changes.
 
 use super::super::loops::counted;
-use super::super::math::{MathFn, wide};
 use super::super::ops::{self, Lanes};
 use super::{Accumulators, Base, Emitter, Point, UNROLL, VECTORS, combine_values, element_access};
+use crate::math::{MathFn, wide};
 use cranelift_codegen::ir::{
     AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Value, types,
 };

@@ -1,6 +1,9 @@
-//! Elementwise math functions emitted inline as Cranelift IR, for `f32` and `f32x4` alike.
+//! Elementwise math functions, written once against [`Arith`]: emitted inline as Cranelift IR
+//! (for `f32` and `f32x4` alike), computed in Rust for the wide routines, and written as MLIR
+//! for GPUs (`gpu::mlir`).
 //!
-//! Cranelift has no `exp` or `log` instruction; these are range reductions on the float bits plus
+//! Cranelift has no `exp` or `log` instruction, and the GPU back ends would call device
+//! libraries for them; these are range reductions on the float bits plus
 //! polynomials fitted for f32, branch-free (lanes pick their case with masks), and free of calls.
 //! The same IR runs per lane, so a scalar and a vector evaluation of one input agree bitwise.
 //! Measured maximum errors against f64 references, over every 61st finite f32 bit pattern of
@@ -38,7 +41,8 @@ mod tests;
 
 use cranelift_codegen::ir::Value;
 use cranelift_frontend::FunctionBuilder;
-use lanes::{Arith, Lanes};
+pub(crate) use lanes::Arith;
+use lanes::Lanes;
 use scalar::Scalar;
 
 /// A math function that `emit` can inline, and that `wide` runs over blocks of values.
@@ -78,7 +82,7 @@ impl MathFn {
 /// `f(x)` in either form. The core functions may lose a NaN input (clamps turn it into a
 /// bound) and get it back in [`core`]; the activations are built from the core functions.
 #[inline(always)]
-fn apply<A: Arith>(lanes: &mut A, f: MathFn, x: A::F) -> A::F {
+pub(crate) fn apply<A: Arith>(lanes: &mut A, f: MathFn, x: A::F) -> A::F {
     match f {
         MathFn::Exp => core(lanes, x, exp::exp),
         MathFn::Log => core(lanes, x, log::log),
