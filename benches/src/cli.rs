@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::workloads::Workload;
 use clap::{Parser, ValueEnum};
+use ignis::compile::GpuTarget;
 use std::path::PathBuf;
 
 /// Runs the standard ignis workloads (W1..W7 of BENCHMARKS.md) and reports eager and compiled
@@ -52,6 +53,21 @@ pub struct Args {
     /// Which machine limits to measure besides the memory bandwidth.
     #[arg(long, value_enum, default_value_t = LimitsChoice::Quick)]
     pub limits: LimitsChoice,
+
+    /// With --device cuda or rocm: trace each workload (one call on the CPU) and write its
+    /// kernels for the GPU (MLIR; with the gpu feature also the lowered MLIR and the PTX or
+    /// AMDGPU assembly) without launching anything and without timing.
+    #[arg(long)]
+    pub codegen_only: bool,
+
+    /// Where --codegen-only writes each workload's dumps (DIR/<workload>/).
+    #[arg(long, value_name = "DIR", requires = "codegen_only")]
+    pub dump: Option<PathBuf>,
+
+    /// The GPU architecture to write code for: sm_80, sm_90 (cuda) or gfx90a, gfx942 (rocm)
+    /// [default: sm_90 for cuda, gfx942 for rocm].
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -79,10 +95,32 @@ impl Args {
 
     /// Refuses what this build cannot do, before any time is spent measuring.
     pub fn check_supported(&self) -> Result<()> {
-        match self.device {
-            DeviceChoice::Cpu => Ok(()),
-            DeviceChoice::Cuda => Err(Error::DeviceUnavailable("cuda".into())),
-            DeviceChoice::Rocm => Err(Error::DeviceUnavailable("rocm".into())),
+        match (self.device, self.codegen_only) {
+            (DeviceChoice::Cpu, false) => Ok(()),
+            (DeviceChoice::Cpu, true) => Err(Error::CodegenNeedsGpu),
+            (_, true) => self.gpu_target().map(drop),
+            (DeviceChoice::Cuda, false) => Err(Error::DeviceUnavailable("cuda".into())),
+            (DeviceChoice::Rocm, false) => Err(Error::DeviceUnavailable("rocm".into())),
+        }
+    }
+
+    /// The GPU `--device` and `--arch` name.
+    pub fn gpu_target(&self) -> Result<GpuTarget> {
+        let arch = self.arch.as_deref();
+        match (self.device, arch) {
+            (DeviceChoice::Cuda, None) => Ok(GpuTarget::cuda()),
+            (DeviceChoice::Cuda, Some(a)) => match a.strip_prefix("sm_").and_then(|n| n.parse::<u32>().ok()) {
+                Some(sm) if sm >= 70 => Ok(GpuTarget::Cuda { sm }),
+                _ => Err(Error::Arch { arch: a.to_string(), device: "cuda", expected: "sm_70 or later, e.g. sm_90" }),
+            },
+            (DeviceChoice::Rocm, None) => Ok(GpuTarget::rocm()),
+            (DeviceChoice::Rocm, Some(a)) if a.starts_with("gfx") && a.len() > 3 => {
+                Ok(GpuTarget::Rocm { chip: a.to_string() })
+            }
+            (DeviceChoice::Rocm, Some(a)) => {
+                Err(Error::Arch { arch: a.to_string(), device: "rocm", expected: "a gfx chip, e.g. gfx942" })
+            }
+            (DeviceChoice::Cpu, _) => Err(Error::CodegenNeedsGpu),
         }
     }
 }

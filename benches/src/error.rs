@@ -4,8 +4,14 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("--device {0}: not available in this build; ignis has no GPU backend yet (use --device cpu)")]
+    #[error(
+        "--device {0}: running workloads on a GPU is not available yet; --device {0} --codegen-only writes their GPU code"
+    )]
     DeviceUnavailable(String),
+    #[error("--codegen-only writes GPU code: use it with --device cuda or --device rocm")]
+    CodegenNeedsGpu,
+    #[error("--arch {arch}: not an architecture for --device {device}; expected {expected}")]
+    Arch { arch: String, device: &'static str, expected: &'static str },
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot encode the results as JSON: {0}")]

@@ -6,6 +6,7 @@
 
 pub mod bandwidth;
 pub mod cli;
+pub mod codegen;
 pub mod error;
 pub mod json;
 pub mod limits;
@@ -23,6 +24,11 @@ use std::path::Path;
 /// Runs what `args` asks for and prints the table; writes JSON and SVG where asked.
 pub fn run(args: &Args) -> Result<()> {
     args.check_supported()?;
+    if args.codegen_only {
+        let rows = codegen::run(args)?;
+        print!("{}", codegen::table(&args.gpu_target()?, &rows));
+        return Ok(());
+    }
     // Fail on an unwritable output path now, not after minutes of measuring.
     for path in args.json.iter().chain(&args.plot) {
         check_writable(path)?;

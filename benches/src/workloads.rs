@@ -55,10 +55,23 @@ pub struct Prepared {
 }
 
 /// Eager ops, or the same function wrapped in `ignis::compile`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Mode {
     Eager,
     Compiled,
+    /// Compiled, and every kernel also written for a GPU (nothing runs on it).
+    GpuCodegen(GpuCodegen),
+}
+
+/// Where `Mode::GpuCodegen` writes, and where it leaves the reports of the last call.
+#[derive(Clone, Debug)]
+pub struct GpuCodegen {
+    pub target: ignis::compile::GpuTarget,
+    /// The dumps' directory (every stage's IR, the MLIR and the assembly).
+    pub dump_dir: Option<std::path::PathBuf>,
+    /// The name of the dump files.
+    pub name: String,
+    pub reports: std::sync::Arc<std::sync::Mutex<Vec<ignis::compile::GpuReport>>>,
 }
 
 /// The workload's function as a call: run as is, or through `compile()`. Tensors the
@@ -69,6 +82,19 @@ fn call_in(mode: Mode, f: impl Fn() -> Tensor + Send + Sync + 'static) -> Box<dy
         Mode::Compiled => {
             let compiled = ignis::compile(move |(): ()| f());
             Box::new(move || compiled.call(()))
+        }
+        Mode::GpuCodegen(codegen) => {
+            let mut options = ignis::CompileOptions::default().gpu_codegen(codegen.target).name(codegen.name);
+            if let Some(dir) = codegen.dump_dir {
+                options = options.dump_dir(dir);
+            }
+            let compiled = ignis::compile_with(move |(): ()| f(), options);
+            let reports = codegen.reports;
+            Box::new(move || {
+                let out = compiled.call(());
+                *reports.lock().unwrap_or_else(|e| e.into_inner()) = compiled.gpu_reports();
+                out
+            })
         }
     }
 }

@@ -3,9 +3,10 @@
 //! `rewrite` simplifies a graph in an e-graph (egg) under a cost model of bytes and flops;
 //! `partition` splits a joint forward+backward graph into two programs; `schedule` fuses a
 //! graph into kernels with a memory plan; `native` generates their code and assembles a
-//! runtime program. This crate never knows about the user-facing `Tensor` or the autograd
-//! tape.
+//! runtime program; `gpu` writes the same kernels for a GPU target. This crate never knows
+//! about the user-facing `Tensor` or the autograd tape.
 
+pub mod gpu;
 pub mod native;
 pub mod partition;
 pub mod rewrite;

@@ -45,24 +45,7 @@ pub fn compile(
     param_layouts: Vec<Layout>,
     budget: Option<RewriteBudget>,
 ) -> Result<(Program, NativeReport), String> {
-    let (optimized, rewrite_log) = match budget.map(|b| rewrite::rewrite(graph, b)) {
-        Some(Ok((g, r))) => {
-            let applied: Vec<String> = r.rules_applied.iter().map(|(name, n)| format!("{name} x{n}")).collect();
-            let log = format!(
-                "stop: {}, {} iterations, {} e-nodes in {} classes, cost {:.0} -> {:.0}; rules: {}",
-                r.stop_reason,
-                r.iterations,
-                r.egraph_nodes,
-                r.egraph_classes,
-                r.cost_before,
-                r.cost_after,
-                if applied.is_empty() { "none".to_string() } else { applied.join(", ") }
-            );
-            (g, log)
-        }
-        Some(Err(e)) => (graph.clone(), format!("rewrite failed, the captured graph is scheduled as is: {e}")),
-        None => (graph.clone(), "rewrite off".to_string()),
-    };
+    let (optimized, rewrite_log) = optimize(graph, budget);
     let graph = &optimized;
     let schedule = schedule::schedule(graph, param_layouts)?;
     let mut report = NativeReport {
@@ -91,6 +74,29 @@ pub fn compile(
         }
     }
     Ok((Program::new(graph.clone(), steps, schedule.slot_of, schedule.slots), report))
+}
+
+/// The graph after the e-graph rewrite (or as captured, when the rewrite is off or fails),
+/// and a line that says how the rewrite went.
+pub(crate) fn optimize(graph: &Graph, budget: Option<RewriteBudget>) -> (Graph, String) {
+    match budget.map(|b| rewrite::rewrite(graph, b)) {
+        Some(Ok((g, r))) => {
+            let applied: Vec<String> = r.rules_applied.iter().map(|(name, n)| format!("{name} x{n}")).collect();
+            let log = format!(
+                "stop: {}, {} iterations, {} e-nodes in {} classes, cost {:.0} -> {:.0}; rules: {}",
+                r.stop_reason,
+                r.iterations,
+                r.egraph_nodes,
+                r.egraph_classes,
+                r.cost_before,
+                r.cost_after,
+                if applied.is_empty() { "none".to_string() } else { applied.join(", ") }
+            );
+            (g, log)
+        }
+        Some(Err(e)) => (graph.clone(), format!("rewrite failed, the captured graph is scheduled as is: {e}")),
+        None => (graph.clone(), "rewrite off".to_string()),
+    }
 }
 
 /// The kernel's code (generated or from the cache) and what its launch needs.

@@ -255,3 +255,33 @@ fn kernels_after_a_matmul_run_as_its_epilogue() {
     let stats = kernels_of(|(x, w): (Tensor, Tensor)| x.matmul(&w).t().exp(), (x, w), 1e-6);
     assert_eq!((stats.kernels, stats.matmul_epilogues), (1, 0), "{stats:?}");
 }
+
+/// `gpu_codegen` writes every kernel of a compiled program for a GPU as well (ahead of
+/// time), into the reports and the dumps, without changing what runs on the CPU.
+#[test]
+fn kernels_are_also_written_for_a_gpu_when_asked() {
+    use ignis::compile::GpuTarget;
+    let x = randn(&[64, 300], 41);
+    let w = randn(&[300], 42);
+    let f = |(x, w): (Tensor, Tensor)| x.mul(&w).softmax(1).add_scalar(1.0);
+    let dir = tempfile::tempdir().unwrap();
+    for target in [GpuTarget::Cuda { sm: 80 }, GpuTarget::rocm()] {
+        let options = CompileOptions::default().strict(true).gpu_codegen(target.clone()).dump_dir(dir.path()).name("g");
+        let compiled = compile_with(f, options);
+        let want = no_grad(|| f((x.clone(), w.clone())));
+        let got = no_grad(|| compiled.call((x.clone(), w.clone())));
+        assert!(max_rel_diff(&got, &want) < 1e-6);
+        let stats = compiled.stats();
+        assert_eq!((stats.kernels, stats.gpu_kernels), (1, 1), "{stats:?}");
+        let reports = compiled.gpu_reports();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].target, target);
+        let kernel = &reports[0].kernels[0];
+        assert!(kernel.kernel.contains("outer=[64]"), "{}", kernel.kernel);
+        assert!(kernel.mlir.contains("gpu.func @k0_softmax"), "{}", kernel.mlir);
+        assert_eq!(kernel.launch.blocks, 64);
+        let dumped = std::fs::read_to_string(dir.path().join("g_000.captured.gpu.mlir")).unwrap();
+        assert!(dumped.contains(&kernel.mlir), "{dumped}");
+        assert_eq!(kernel.assembly.is_some(), cfg!(feature = "gpu"));
+    }
+}

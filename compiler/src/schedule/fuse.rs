@@ -74,6 +74,7 @@ fn inline_cost(graph: &Graph, classes: &[Class], i: usize, stored: &[bool]) -> u
 pub fn group(
     graph: &Graph,
     cx_parts: (&[Class], &super::layouts::Layouts, &[bool]),
+    machine: super::Machine,
     log: &mut Vec<String>,
 ) -> Result<Vec<Planned>, String> {
     let (classes, layouts, materialized) = cx_parts;
@@ -141,6 +142,7 @@ pub fn group(
     }
     for p in planned.iter_mut() {
         if let Planned::Kernel(b) = p
+            && machine == super::Machine::Cpu
             && let Some(n) = lone_composite(graph, classes, materialized, b)
         {
             log.push(format!(

@@ -50,11 +50,26 @@ impl Schedule {
 /// Schedules `graph` for inputs with `param_layouts`. An error means the graph should run
 /// on the interpreter.
 pub fn schedule(graph: &Graph, param_layouts: Vec<Layout>) -> Result<Schedule, String> {
+    schedule_for(graph, param_layouts, Machine::Cpu)
+}
+
+/// What the kernels will run on, where that changes the schedule.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Machine {
+    /// A softmax or normalization that nothing fuses with runs on its hand-written eager
+    /// kernel, which is wider than generated code.
+    Cpu,
+    /// Everything that can be a kernel is one: eager nodes would run on the host.
+    Gpu,
+}
+
+/// [`schedule`] for `machine`.
+pub fn schedule_for(graph: &Graph, param_layouts: Vec<Layout>, machine: Machine) -> Result<Schedule, String> {
     let classes: Vec<Class> = graph.nodes.iter().map(|n| classify::classify(graph, n)).collect();
     let layouts = layouts::layouts(graph, &classes, param_layouts);
     let materialized = fuse::materialized(graph, &classes);
     let mut log = Vec::new();
-    let planned = fuse::group(graph, (&classes, &layouts, &materialized), &mut log)?;
+    let planned = fuse::group(graph, (&classes, &layouts, &materialized), machine, &mut log)?;
 
     let mut home: Vec<Option<usize>> = vec![None; graph.nodes.len()];
     for (k, p) in planned.iter().enumerate() {

@@ -7,6 +7,7 @@
 //! the interpreter (logged under `IGNIS_LOGS=codegen` and counted; strict mode panics).
 
 use super::logs::{self, Topic};
+use ignis_compiler::gpu::{self, GpuReport, Target as GpuTarget};
 use ignis_compiler::native::{self, NativeReport};
 use ignis_ir::Graph;
 use ignis_runtime::executor::Interpreter;
@@ -35,6 +36,8 @@ pub(crate) struct NativeSettings {
     pub(crate) name: String,
     /// The e-graph rewrite's budget.
     pub(crate) rewrite: Option<ignis_compiler::rewrite::RewriteBudget>,
+    /// Also write every kernel for this GPU (ahead of time: nothing runs on it).
+    pub(crate) gpu_codegen: Option<GpuTarget>,
 }
 
 /// One input layout's native program; `None` when compilation failed.
@@ -49,6 +52,7 @@ pub(crate) struct SegmentProgram {
     fallbacks: AtomicUsize,
     generated: AtomicUsize,
     report: Mutex<Option<NativeReport>>,
+    gpu_report: Mutex<Option<GpuReport>>,
 }
 
 impl SegmentProgram {
@@ -61,6 +65,7 @@ impl SegmentProgram {
             fallbacks: AtomicUsize::new(0),
             generated: AtomicUsize::new(0),
             report: Mutex::new(None),
+            gpu_report: Mutex::new(None),
         }
     }
 
@@ -86,6 +91,11 @@ impl SegmentProgram {
     /// The last native compilation's report (kernels, fusion log).
     pub(crate) fn report(&self) -> Option<NativeReport> {
         self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The last GPU code generation's report, when the options ask for one.
+    pub(crate) fn gpu_report(&self) -> Option<GpuReport> {
+        self.gpu_report.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn run(&self, params: &[(Storage, Layout)]) -> Vec<(Storage, Layout)> {
@@ -133,8 +143,47 @@ impl SegmentProgram {
                 None
             }
         };
+        if let Some(target) = &self.settings.gpu_codegen {
+            self.generate_gpu_code(params, target);
+        }
         variants.push((key, program.clone()));
         program
+    }
+
+    /// Writes (and with the `gpu` feature lowers) this layout's kernels for `target`.
+    fn generate_gpu_code(&self, params: &[(Storage, Layout)], target: &GpuTarget) {
+        let layouts: Vec<Layout> = params.iter().map(|(_, l)| l.clone()).collect();
+        let graph = self.interpreter.graph();
+        let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            gpu::generate(graph, layouts, self.settings.rewrite, target)
+        }))
+        .unwrap_or_else(|panic| Err(format!("the compiler panicked: {}", panic_message(&panic))));
+        let name = &self.settings.name;
+        match generated {
+            Ok(report) => {
+                logs::log(Topic::Kernels, || {
+                    format!("{name}: {} kernels for {target}\n{}", report.kernels.len(), report.mlir())
+                });
+                if let Some((dir, stem)) = &self.settings.dump {
+                    logs::write_dump(dir, &format!("{stem}.gpu.mlir"), &report.mlir());
+                    let log: Vec<String> = report.fusion_log.iter().chain(&report.refused).cloned().collect();
+                    logs::write_dump(dir, &format!("{stem}.gpu.fusion.txt"), &log.join("\n"));
+                    if report.kernels.iter().any(|k| k.assembly.is_some()) {
+                        logs::write_dump(dir, &format!("{stem}.gpu.lowered.mlir"), &report.lowered_mlir());
+                        let file = format!("{stem}.{}", target.assembly_extension());
+                        logs::write_dump(dir, &file, &report.assembly());
+                    }
+                }
+                *self.gpu_report.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+            }
+            Err(why) => {
+                if self.settings.strict {
+                    panic!("compile {name}: GPU code generation for {target} failed (strict mode): {why}");
+                }
+                logs::log(Topic::Codegen, || format!("{name}: GPU code generation for {target} failed: {why}"));
+                tracing::warn!(target: "ignis::compile", "{name}: GPU code generation for {target} failed: {why}");
+            }
+        }
     }
 
     fn log_report(&self, report: &NativeReport) {

@@ -279,6 +279,12 @@ where
         self.shared.stats()
     }
 
+    /// The GPU code written for `CompileOptions::gpu_codegen`'s target, one report per
+    /// compiled program (empty without that option).
+    pub fn gpu_reports(&self) -> Vec<ignis_compiler::gpu::GpuReport> {
+        self.shared.gpu_reports()
+    }
+
     /// How many guarded programs are cached.
     pub fn cache_len(&self) -> usize {
         self.entries.read().unwrap_or_else(|e| e.into_inner()).len()

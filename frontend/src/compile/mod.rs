@@ -24,6 +24,9 @@ pub use backend::Backend;
 pub use explain::{Explanation, explain};
 pub use function::{Compiled, compile, compile_with};
 pub use guard::Mismatch;
+#[cfg(feature = "gpu")]
+pub use ignis_compiler::gpu::tools as gpu_tools;
+pub use ignis_compiler::gpu::{GpuKernelCode, GpuReport, Target as GpuTarget};
 pub use options::{CompileOptions, DynamicShapes, EGraphBudget};
 pub use segment::{BreakRecord, SegmentRecord};
 pub use shared::CompileStats;

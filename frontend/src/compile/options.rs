@@ -1,6 +1,7 @@
 //! `CompileOptions`: how `compile()` captures, caches and runs a function.
 
 use super::backend::Backend;
+use ignis_compiler::gpu::Target as GpuTarget;
 use std::path::PathBuf;
 
 /// Whether dims that vary between calls become symbolic.
@@ -44,6 +45,10 @@ pub struct CompileOptions {
     pub egraph: EGraphBudget,
     /// The name used in logs and dump files (default: `fn`).
     pub name: Option<String>,
+    /// Also write every compiled kernel for this GPU (MLIR, and with the `gpu` feature its
+    /// lowering and PTX or AMDGPU assembly), into the dumps and `Compiled::gpu_reports`.
+    /// Ahead of time: nothing runs on a GPU, so no GPU is needed.
+    pub gpu_codegen: Option<GpuTarget>,
 }
 
 impl Default for CompileOptions {
@@ -56,6 +61,7 @@ impl Default for CompileOptions {
             dump_dir: None,
             egraph: EGraphBudget::default(),
             name: None,
+            gpu_codegen: None,
         }
     }
 }
@@ -87,6 +93,10 @@ impl CompileOptions {
     }
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+    pub fn gpu_codegen(mut self, target: GpuTarget) -> Self {
+        self.gpu_codegen = Some(target);
         self
     }
 }

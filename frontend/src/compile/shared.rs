@@ -37,6 +37,8 @@ pub struct CompileStats {
     /// Kernels (counted in `kernels`) that run as a matmul's epilogue, on each band of the
     /// product's rows as `gemm` finishes it.
     pub matmul_epilogues: usize,
+    /// Kernels written for `CompileOptions::gpu_codegen`'s target.
+    pub gpu_kernels: usize,
 }
 
 pub(crate) struct FunctionShared {
@@ -92,7 +94,14 @@ impl FunctionShared {
             native_fallbacks: native.2,
             kernels_generated: native.3,
             matmul_epilogues: native.4,
+            gpu_kernels: self.gpu_reports().iter().map(|r| r.kernels.len()).sum(),
         }
+    }
+
+    /// The GPU code generation reports of every compiled program (`gpu_codegen`).
+    pub(crate) fn gpu_reports(&self) -> Vec<ignis_compiler::gpu::GpuReport> {
+        let programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
+        programs.values().flatten().filter_map(|p| p.gpu_report()).collect()
     }
 
     /// Kernels, eager nodes, interpreter fallbacks, generated kernels and matmul epilogues
@@ -136,6 +145,7 @@ impl FunctionShared {
                 iterations: self.options.egraph.iterations,
                 time_ms: self.options.egraph.time_ms,
             }),
+            gpu_codegen: self.options.gpu_codegen.clone(),
         };
         let program = Arc::new(SegmentProgram::compile(graph.clone(), self.options.backend, settings));
         bucket.push(program.clone());

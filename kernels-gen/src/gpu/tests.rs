@@ -259,3 +259,17 @@ fn empty_spaces_launch_nothing_and_empty_reductions_give_the_identity() {
     assert!(!source.mlir.contains("scf.for"), "{}", source.mlir);
     assert!(source.mlir.contains("arith.divf"), "{}", source.mlir);
 }
+
+#[test]
+fn every_op_stores_its_own_output_and_calls_nothing() {
+    let kernel = every_op(100);
+    let outputs = kernel.buffers.iter().filter(|b| b.access == Access::Write).count();
+    for target in [Target::cuda(), Target::rocm()] {
+        let mlir = write_mlir(&kernel, &target).unwrap().mlir;
+        assert_eq!(mlir.matches("memref.store").count(), outputs, "{mlir}");
+        assert!(!mlir.contains("math."), "no math dialect (device library calls): {mlir}");
+        assert!(!mlir.contains("func.call"), "{mlir}");
+        assert!(mlir.contains("arith.maximumf") && mlir.contains("arith.minimumf"), "{mlir}");
+        assert!(mlir.contains("llvm.intr.fma") && mlir.contains("llvm.intr.trunc"), "{mlir}");
+    }
+}
