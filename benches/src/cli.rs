@@ -99,8 +99,19 @@ impl Args {
             (DeviceChoice::Cpu, false) => Ok(()),
             (DeviceChoice::Cpu, true) => Err(Error::CodegenNeedsGpu),
             (_, true) => self.gpu_target().map(drop),
-            (DeviceChoice::Cuda, false) => Err(Error::DeviceUnavailable("cuda".into())),
-            (DeviceChoice::Rocm, false) => Err(Error::DeviceUnavailable("rocm".into())),
+            (DeviceChoice::Cuda, false) => Err(Error::DeviceUnavailable {
+                device: "cuda".into(),
+                reason: match ignis::Tensor::zeros([1], ignis::DType::F32).cuda() {
+                    Err(e) => format!("{e}; --codegen-only writes the GPU code without a GPU"),
+                    Ok(_) => {
+                        "timing workloads on a GPU is not available yet; --codegen-only writes their GPU code".into()
+                    }
+                },
+            }),
+            (DeviceChoice::Rocm, false) => Err(Error::DeviceUnavailable {
+                device: "rocm".into(),
+                reason: "ignis has no ROCm runtime (no HIP); --codegen-only writes AMDGPU code objects".into(),
+            }),
         }
     }
 

@@ -4,10 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "--device {0}: running workloads on a GPU is not available yet; --device {0} --codegen-only writes their GPU code"
-    )]
-    DeviceUnavailable(String),
+    #[error("--device {device}: {reason}")]
+    DeviceUnavailable { device: String, reason: String },
     #[error("--codegen-only writes GPU code: use it with --device cuda or --device rocm")]
     CodegenNeedsGpu,
     #[error("--arch {arch}: not an architecture for --device {device}; expected {expected}")]

@@ -7,6 +7,8 @@
 //! about the user-facing `Tensor` or the autograd tape.
 
 pub mod gpu;
+#[cfg(feature = "gpu")]
+pub mod gpu_program;
 pub mod native;
 pub mod partition;
 pub mod rewrite;

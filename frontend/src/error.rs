@@ -9,7 +9,11 @@ pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
-    Runtime(#[from] ignis_runtime::Error),
+    Runtime(ignis_runtime::Error),
+    /// A device this build or this machine does not have (`Device::Cuda` without the `gpu`
+    /// feature, without a CUDA driver, or past the last GPU), with why.
+    #[error("no device {device}: {reason}")]
+    NoDevice { device: String, reason: String },
     /// `load_state_dict` found missing, unexpected or mis-shaped keys.
     #[error("load_state_dict: {0}")]
     StateDict(String),
@@ -23,3 +27,12 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<ignis_runtime::Error> for Error {
+    fn from(e: ignis_runtime::Error) -> Error {
+        match e {
+            ignis_runtime::Error::NoDevice { device, reason } => Error::NoDevice { device, reason },
+            other => Error::Runtime(other),
+        }
+    }
+}

@@ -38,3 +38,10 @@ pub mod runtime {
     pub use ignis_runtime::allocator::{empty_cache, memory_stats, set_cache_limit};
     pub use ignis_runtime::parallel::{num_threads, set_num_threads};
 }
+
+/// GPU devices (feature `gpu`): open ones, their names, and the host emulation that runs the
+/// GPU path without a GPU.
+#[cfg(feature = "gpu")]
+pub mod gpu {
+    pub use ignis_runtime::gpu::{GpuDevice, emulate_on_host};
+}

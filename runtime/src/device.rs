@@ -6,12 +6,22 @@ use std::fmt;
 pub enum Device {
     #[default]
     Cpu,
+    /// The NVIDIA GPU with this ordinal (`cuda:0`). Needs the `gpu` feature and a CUDA
+    /// driver at run time; `crate::gpu::GpuDevice::open` says why one is not available.
+    Cuda(usize),
+}
+
+impl Device {
+    pub fn is_cpu(self) -> bool {
+        self == Device::Cpu
+    }
 }
 
 impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Device::Cpu => f.write_str("cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
         }
     }
 }

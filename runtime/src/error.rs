@@ -6,6 +6,12 @@ pub enum Error {
     OutOfMemory { bytes: usize },
     #[error("device `{0}` is not available")]
     DeviceUnavailable(String),
+    /// A device that this build or this machine cannot open, with why.
+    #[error("no device {device}: {reason}")]
+    NoDevice { device: String, reason: String },
+    /// The GPU driver refused an operation.
+    #[error("{device}: {operation} failed: {message}")]
+    Driver { device: String, operation: String, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -15,6 +15,20 @@ use ignis_ir::{DType, Dim, Op, ValueType};
 /// What an op produced: storage and the layout to see it through.
 pub type Output = (Storage, Layout);
 
+/// The result of a movement op as a view of its input's storage (any device), or `None`
+/// when the op is not a view or its layout cannot express it (a reshape of strides that
+/// do not merge: that needs a copy).
+pub fn view_op(op: &Op, x: View, shape: &[usize]) -> Option<Output> {
+    let layout = match op {
+        Op::Reshape { .. } => x.layout.reshape(shape)?,
+        Op::Permute { perm } => x.layout.permute(perm),
+        Op::Expand { .. } => x.layout.expand(shape).unwrap_or_else(|e| panic!("expand: {e}")),
+        Op::Slice { dim, start, step, .. } => x.layout.slice(*dim, *start, shape[*dim], *step),
+        _ => return None,
+    };
+    Some((x.storage.clone(), layout))
+}
+
 /// Runs result number `result` of `op` on `inputs`; `dtype` and `shape` are the result's
 /// type (sources such as constants take theirs from it; other ops only their layout).
 ///
@@ -78,19 +92,9 @@ pub fn eval(op: &Op, result: usize, inputs: &[View], dtype: DType, shape: &[usiz
         Op::Var { axes, correction, keepdim } => fresh(cpu::var(x(), axes, *correction, *keepdim)),
         Op::LogSumExp { axes, keepdim } => fresh(cpu::logsumexp(x(), axes, *keepdim)),
         Op::CumSum { dim } => fresh(cpu::cumsum(x(), *dim)),
-        Op::Reshape { .. } => match x().layout.reshape(shape) {
-            Some(layout) => (x().storage.clone(), layout),
-            None => {
-                let copy = cpu::contiguous(x());
-                (copy, Layout::contiguous(shape))
-            }
-        },
-        Op::Permute { perm } => (x().storage.clone(), x().layout.permute(perm)),
-        Op::Expand { .. } => {
-            let layout = x().layout.expand(shape).unwrap_or_else(|e| panic!("expand: {e}"));
-            (x().storage.clone(), layout)
+        Op::Reshape { .. } | Op::Permute { .. } | Op::Expand { .. } | Op::Slice { .. } => {
+            view_op(op, x(), shape).unwrap_or_else(|| (cpu::contiguous(x()), Layout::contiguous(shape)))
         }
-        Op::Slice { dim, start, step, .. } => (x().storage.clone(), x().layout.slice(*dim, *start, shape[*dim], *step)),
         Op::Pad { pads, mode, value } => fresh(cpu::pad(x(), pads, *mode, *value)),
         Op::Concat { dim } => fresh(cpu::cat(inputs, *dim)),
         Op::Flip { dims } => fresh(cpu::flip(x(), dims)),

@@ -11,6 +11,8 @@ pub mod device;
 pub mod element;
 pub mod error;
 pub mod executor;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod interpret;
 pub mod layout;
 pub mod parallel;

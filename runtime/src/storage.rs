@@ -21,6 +21,13 @@ impl Drop for Block {
     }
 }
 
+/// Where the bytes are: host memory, or a GPU's.
+enum Memory {
+    Host(Block),
+    #[cfg(feature = "gpu")]
+    Gpu(crate::gpu::DeviceMemory),
+}
+
 /// The bytes behind one or more tensor views.
 ///
 /// Invariant: `len` elements of `dtype` fit in the block. Elements are read and written
@@ -28,7 +35,7 @@ impl Drop for Block {
 /// see each other's writes, as in PyTorch. Concurrent in-place writes to one storage from
 /// several threads are the caller's race to avoid, again as in PyTorch.
 pub struct StorageInner {
-    block: Block,
+    memory: Memory,
     len: usize,
     dtype: DType,
     device: Device,
@@ -56,7 +63,7 @@ impl Storage {
         let bytes = len * dtype.size();
         let (ptr, class) = allocator::allocate(bytes).unwrap_or_else(|e| panic!("{e}"));
         Storage(Arc::new(StorageInner {
-            block: Block { ptr, class },
+            memory: Memory::Host(Block { ptr, class }),
             len,
             dtype,
             device: Device::Cpu,
@@ -123,13 +130,105 @@ impl Storage {
     }
 
     /// The first byte of the buffer, whatever its dtype (for generated kernels).
+    ///
+    /// Panics if the storage is on a GPU.
     pub fn as_raw_ptr(&self) -> *mut u8 {
-        self.0.block.ptr.as_ptr()
+        self.host_block().ptr.as_ptr()
     }
 
+    /// Panics if the storage is on a GPU.
     pub fn as_ptr<T: Element>(&self) -> *mut T {
         assert_eq!(T::DTYPE, self.0.dtype, "storage holds {} but was read as {}", self.0.dtype, T::DTYPE);
-        self.0.block.ptr.as_ptr() as *mut T
+        self.host_block().ptr.as_ptr() as *mut T
+    }
+
+    fn host_block(&self) -> &Block {
+        match &self.0.memory {
+            Memory::Host(block) => block,
+            #[cfg(feature = "gpu")]
+            Memory::Gpu(_) => panic!(
+                "a {} tensor's storage on {} was read as host memory; copy it to the CPU first (to_device(Device::Cpu))",
+                self.0.dtype, self.0.device
+            ),
+        }
+    }
+
+    /// Whether the bytes are in host memory.
+    pub fn is_host(&self) -> bool {
+        matches!(self.0.memory, Memory::Host(_))
+    }
+
+    /// The GPU memory behind the storage, if it is on a GPU.
+    #[cfg(feature = "gpu")]
+    pub fn gpu_memory(&self) -> Option<&crate::gpu::DeviceMemory> {
+        match &self.0.memory {
+            Memory::Gpu(memory) => Some(memory),
+            Memory::Host(_) => None,
+        }
+    }
+
+    /// Uninitialized storage for `len` elements on `device`.
+    pub fn uninit_on(device: Device, dtype: DType, len: usize) -> crate::Result<Storage> {
+        match device {
+            Device::Cpu => Ok(Storage::uninit(dtype, len)),
+            Device::Cuda(_) => Self::uninit_gpu(device, dtype, len),
+        }
+    }
+
+    #[cfg(feature = "gpu")]
+    fn uninit_gpu(device: Device, dtype: DType, len: usize) -> crate::Result<Storage> {
+        let gpu = crate::gpu::GpuDevice::open(device)?;
+        let memory = gpu.allocate(len * dtype.size())?;
+        Ok(Storage(Arc::new(StorageInner {
+            memory: Memory::Gpu(memory),
+            len,
+            dtype,
+            device,
+            version: AtomicU64::new(0),
+        })))
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    fn uninit_gpu(device: Device, _: DType, _: usize) -> crate::Result<Storage> {
+        Err(crate::Error::NoDevice {
+            device: device.to_string(),
+            reason: "ignis was built without the `gpu` feature".into(),
+        })
+    }
+
+    /// The whole buffer copied to `device` (a new storage, even on the same device).
+    pub fn to_device(&self, device: Device) -> crate::Result<Storage> {
+        let out = Storage::uninit_on(device, self.0.dtype, self.0.len)?;
+        let bytes = self.0.len * self.0.dtype.size();
+        match (&self.0.memory, &out.0.memory) {
+            (Memory::Host(from), Memory::Host(to)) => {
+                // SAFETY: both blocks hold `bytes` bytes and are distinct.
+                unsafe { std::ptr::copy_nonoverlapping(from.ptr.as_ptr(), to.ptr.as_ptr(), bytes) };
+            }
+            #[cfg(feature = "gpu")]
+            (Memory::Host(from), Memory::Gpu(to)) => {
+                // SAFETY: the block holds `bytes` initialized bytes.
+                let src = unsafe { std::slice::from_raw_parts(from.ptr.as_ptr(), bytes) };
+                to.gpu().upload(to, src)?;
+            }
+            #[cfg(feature = "gpu")]
+            (Memory::Gpu(from), Memory::Host(to)) => {
+                // SAFETY: the block holds `bytes` bytes, and `out` is not shared yet.
+                let dst = unsafe { std::slice::from_raw_parts_mut(to.ptr.as_ptr(), bytes) };
+                from.gpu().download(dst, from)?;
+            }
+            #[cfg(feature = "gpu")]
+            (Memory::Gpu(from), Memory::Gpu(to)) => {
+                if from.device() == to.device() {
+                    to.gpu().copy(to, 0, from, 0, bytes)?;
+                } else {
+                    // Between two GPUs through the host.
+                    let host = self.to_device(Device::Cpu)?;
+                    return host.to_device(device);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The elements as a slice.

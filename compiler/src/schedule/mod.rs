@@ -16,7 +16,7 @@ mod memory;
 #[cfg(test)]
 mod tests;
 
-pub use classify::Class;
+pub use classify::{Class, classify};
 pub use finish::Finished;
 
 use fuse::Planned;

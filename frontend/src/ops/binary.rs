@@ -5,7 +5,7 @@ use super::{shape_or_panic, sum_to};
 use crate::autograd::{Saved, record_out};
 use crate::tensor::Tensor;
 use ignis_ir::{BinaryOp, DType, Op, Scalar};
-use ignis_runtime::{Layout, cpu};
+use ignis_runtime::{Device, Layout, cpu};
 
 /// Runs `op` with PyTorch's promotion and broadcasting; no autograd.
 pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Tensor {
@@ -21,6 +21,12 @@ fn scalar_raw(op: BinaryOp, a: &Tensor, s: Scalar, scalar_first: bool) -> Tensor
     let a = a.to_dtype_raw(compute);
     // Traced, the scalar is a constant node; eager, it never becomes a tensor.
     if let Some(c) = traced_constant(s, compute, &[]) {
+        let inputs: [&Tensor; 2] = if scalar_first { [&c, &a] } else { [&a, &c] };
+        return run_op(Op::Binary(op), &inputs, op.result_dtype(compute), a.shape());
+    }
+    if a.device() != Device::Cpu {
+        // On a GPU the scalar travels as a 0-dim tensor.
+        let c = Tensor::full(Vec::<usize>::new(), s, compute);
         let inputs: [&Tensor; 2] = if scalar_first { [&c, &a] } else { [&a, &c] };
         return run_op(Op::Binary(op), &inputs, op.result_dtype(compute), a.shape());
     }

@@ -1,6 +1,7 @@
 //! The one path from a tensor op to its computation: recorded into the graph when a
 //! compiled function is being traced, else run through the eager kernel of the same graph
-//! op (`ignis_runtime::interpret::eval`, which the interpreter backend runs too).
+//! op (`ignis_runtime::interpret::eval`, which the interpreter backend runs too), or on a
+//! GPU when an input is there (`gpu.rs`).
 
 use crate::compile::trace;
 use crate::tensor::Tensor;
@@ -16,6 +17,14 @@ pub(crate) fn run_op(op: Op, inputs: &[&Tensor], dtype: DType, shape: &[usize]) 
         return traced;
     }
     let views: Vec<View> = inputs.iter().map(|t| t.kernel_view()).collect();
+    #[cfg(feature = "gpu")]
+    {
+        let device = super::gpu::device_of(&op, &views);
+        if device != ignis_runtime::Device::Cpu {
+            let (storage, layout) = super::gpu::run(&op, &views, dtype, shape, device);
+            return Tensor::from_parts(storage, layout);
+        }
+    }
     let (storage, layout) = eval(&op, 0, &views, dtype, shape);
     Tensor::from_parts(storage, layout)
 }

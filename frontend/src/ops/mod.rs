@@ -7,7 +7,10 @@ mod binary;
 mod cast;
 mod combine;
 mod conv;
+mod device;
 mod dispatch;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod index;
 mod inplace;
 mod linalg;

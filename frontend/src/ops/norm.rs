@@ -9,7 +9,7 @@ use crate::autograd::{Saved, is_grad_enabled, recompute_saved, record_out};
 use crate::compile::trace::record_op;
 use crate::tensor::Tensor;
 use ignis_ir::{DType, Op, Scalar};
-use ignis_runtime::cpu;
+use ignis_runtime::{Device, cpu};
 
 impl Tensor {
     /// `exp(x) / sum(exp(x))` along `dim`.
@@ -80,6 +80,18 @@ impl Tensor {
         // rule rebuilds them from graph ops.
         let (out, stats) = match record_op(&op, &op_inputs, None) {
             Some(traced) => (traced, None),
+            // On a GPU the op is a generated kernel; the rule rebuilds the statistics.
+            None if x.device() != Device::Cpu => {
+                let ones;
+                let positional: Vec<&Tensor> = match (weight, bias) {
+                    (None, Some(b)) => {
+                        ones = Tensor::ones(normalized_shape.to_vec(), x.dtype()).placed_like(&x);
+                        vec![&x, &ones, b]
+                    }
+                    _ => inputs.clone(),
+                };
+                (run_op(op.clone(), &positional, x.dtype(), self.shape()), None)
+            }
             None => {
                 let (storage, mean, rstd) = cpu::layer_norm(
                     x.kernel_view(),
@@ -138,6 +150,7 @@ impl Tensor {
         let op = Op::RmsNorm { axes: axes.len(), eps: Scalar::Float(eps) };
         let (out, saved_rstd) = match record_op(&op, &inputs, None) {
             Some(traced) => (traced, None),
+            None if x.device() != Device::Cpu => (run_op(op.clone(), &inputs, x.dtype(), self.shape()), None),
             None => {
                 let (storage, rstd) = cpu::rms_norm(x.kernel_view(), axes.len(), weight.map(|w| w.kernel_view()), eps);
                 let rstd = Tensor::from_storage(rstd, &self.stats_shape(axes.len()));

@@ -54,15 +54,24 @@ impl Tensor {
     }
 
     pub fn zeros_like(&self) -> Tensor {
-        Tensor::zeros(self.dims(), self.dtype())
+        Tensor::zeros(self.dims(), self.dtype()).placed_like(self)
     }
 
     pub fn ones_like(&self) -> Tensor {
-        Tensor::ones(self.dims(), self.dtype())
+        Tensor::ones(self.dims(), self.dtype()).placed_like(self)
     }
 
     pub fn full_like(&self, value: impl Into<Scalar>) -> Tensor {
-        Tensor::full(self.dims(), value, self.dtype())
+        Tensor::full(self.dims(), value, self.dtype()).placed_like(self)
+    }
+
+    /// `self` on `like`'s device (made on the host, then copied there).
+    pub(crate) fn placed_like(self, like: &Tensor) -> Tensor {
+        let device = like.device();
+        if device == ignis_runtime::Device::Cpu {
+            return self;
+        }
+        self.to_device(device).unwrap_or_else(|e| panic!("a tensor like one on {device}: {e}"))
     }
 
     /// `start, start + step, ...` up to but excluding `end`.
@@ -125,11 +134,11 @@ impl Tensor {
     }
 
     pub fn rand_like(&self) -> Tensor {
-        Tensor::rand(self.dims(), self.dtype())
+        Tensor::rand(self.dims(), self.dtype()).placed_like(self)
     }
 
     pub fn randn_like(&self) -> Tensor {
-        Tensor::randn(self.dims(), self.dtype())
+        Tensor::randn(self.dims(), self.dtype()).placed_like(self)
     }
 
     fn random(shape: ignis_ir::Dims, dtype: DType, op: Op, fill: impl Fn(&mut [f64], u64, u64)) -> Tensor {

@@ -231,6 +231,8 @@ impl Tensor {
     pub fn to_vec<T: Element>(&self) -> Vec<T> {
         trace::host_read(self, "to_vec", std::panic::Location::caller());
         let t = if self.dtype() == T::DTYPE { self.clone() } else { self.to_dtype(T::DTYPE) };
+        // Elements on a GPU are copied to the host first.
+        let t = if t.device() == Device::Cpu { t } else { crate::no_grad(|| t.cpu()) };
         match t.kernel_view().contiguous_slice::<T>() {
             Some(s) => s.to_vec(),
             None => {
