@@ -196,6 +196,48 @@ impl Storage {
         })
     }
 
+    /// Overwrites every element with `src`'s (same dtype and length, any devices).
+    pub fn overwrite_from(&self, src: &Storage) -> crate::Result<()> {
+        assert!(
+            src.dtype() == self.dtype() && src.len() == self.len(),
+            "overwrite_from: {} x {} from {} x {}",
+            self.len(),
+            self.dtype(),
+            src.len(),
+            src.dtype()
+        );
+        if self.same(src) {
+            return Ok(());
+        }
+        let bytes = self.0.len * self.0.dtype.size();
+        match (&self.0.memory, &src.0.memory) {
+            (Memory::Host(to), Memory::Host(from)) => {
+                // SAFETY: distinct blocks of `bytes` bytes each.
+                unsafe { std::ptr::copy_nonoverlapping(from.ptr.as_ptr(), to.ptr.as_ptr(), bytes) };
+            }
+            #[cfg(feature = "gpu")]
+            (Memory::Gpu(to), Memory::Host(from)) => {
+                // SAFETY: the block holds `bytes` initialized bytes.
+                to.gpu().upload(to, unsafe { std::slice::from_raw_parts(from.ptr.as_ptr(), bytes) })?;
+            }
+            #[cfg(feature = "gpu")]
+            (Memory::Host(to), Memory::Gpu(from)) => {
+                // SAFETY: the block holds `bytes` bytes; writers of this storage are the
+                // caller's to order, as for every in-place write.
+                from.gpu().download(unsafe { std::slice::from_raw_parts_mut(to.ptr.as_ptr(), bytes) }, from)?;
+            }
+            #[cfg(feature = "gpu")]
+            (Memory::Gpu(to), Memory::Gpu(from)) => {
+                if to.device() == from.device() {
+                    to.gpu().copy(to, 0, from, 0, bytes)?;
+                } else {
+                    self.overwrite_from(&src.to_device(Device::Cpu)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The whole buffer copied to `device` (a new storage, even on the same device).
     pub fn to_device(&self, device: Device) -> crate::Result<Storage> {
         let out = Storage::uninit_on(device, self.0.dtype, self.0.len)?;

@@ -170,3 +170,85 @@ fn gradients_flow_through_gpu_ops_and_back_to_the_host() {
     assert_eq!(gw.grad().unwrap().device(), gpu());
     close(&gw.grad().unwrap().cpu(), &want_w, "dw on the GPU");
 }
+
+#[test]
+fn compiled_functions_run_their_fused_kernels_on_the_gpu() {
+    use ignis::{CompileOptions, compile_with};
+    let x = randn(&[64, 256], 16);
+    let w = randn(&[256, 128], 17);
+    let b = randn(&[128], 18);
+    let (g, gamma) = (randn(&[128], 19), randn(&[128], 20));
+    let f = |(x, w, b, g, gamma): (Tensor, Tensor, Tensor, Tensor, Tensor)| {
+        let h = x.matmul(&w).add(&b).gelu_tanh();
+        h.layer_norm(&[128], Some(&g), Some(&gamma), 1e-5).softmax(1)
+    };
+    let want = ignis::no_grad(|| f((x.clone(), w.clone(), b.clone(), g.clone(), gamma.clone())));
+    let compiled = compile_with(f, CompileOptions::default().strict(true));
+    let args = (on_gpu(&x), on_gpu(&w), on_gpu(&b), on_gpu(&g), on_gpu(&gamma));
+    for call in 0..2 {
+        let got = ignis::no_grad(|| compiled.call(args.clone()));
+        assert_close(&got, &want, 1e-5, &format!("call {call}"));
+    }
+    let stats = compiled.stats();
+    assert_eq!((stats.traces, stats.replays, stats.native_fallbacks), (1, 1, 0), "{stats:?}");
+    // The matmul's epilogue (bias, GELU) and the layer norm with the softmax: two kernels
+    // at most, besides the cuBLAS product.
+    assert!((1..=3).contains(&stats.gpu_kernels), "{stats:?}");
+}
+
+#[test]
+fn compiled_training_steps_give_gradients_on_the_gpu() {
+    use ignis::{CompileOptions, compile_with};
+    let x = randn(&[32, 64], 21);
+    let w = randn(&[64, 16], 22).requires_grad_(true);
+    let loss_of = |(x, w): (Tensor, Tensor)| x.matmul(&w).tanh().square().mean_all();
+    let want = loss_of((x.clone(), w.clone()));
+    want.backward();
+    let want_grad = w.grad().unwrap();
+
+    let gw = on_gpu(&w.detach()).requires_grad_(true);
+    let compiled = compile_with(loss_of, CompileOptions::default().strict(true));
+    let got = compiled.call((on_gpu(&x), gw.clone()));
+    assert_close(&got, &want.detach(), 1e-5, "loss");
+    got.backward();
+    let grad = gw.grad().unwrap();
+    assert_eq!(grad.device(), gpu());
+    let scale = want_grad.abs().max_all().item::<f32>();
+    for (p, q) in grad.to_vec::<f32>().iter().zip(want_grad.to_vec::<f32>()) {
+        assert!((p - q).abs() <= 1e-4 * scale, "dw: gpu {p}, cpu {q}");
+    }
+}
+
+#[test]
+fn a_default_device_makes_new_tensors_and_layers_on_the_gpu() {
+    use ignis::nn::{Linear, Module};
+    let device = gpu();
+    ignis::set_default_device(device).unwrap();
+    let layer = Linear::new(8, 3);
+    let x = Tensor::randn([5, 8], DType::F32);
+    let zeros = Tensor::zeros([2, 2], DType::F32);
+    ignis::set_default_device(Device::Cpu).unwrap();
+    assert_eq!(ignis::default_device(), Device::Cpu);
+    assert!(layer.parameters().iter().all(|p| p.device() == device));
+    assert_eq!((x.device(), zeros.device()), (device, device));
+    let y = layer.forward(&x);
+    let params: Vec<Tensor> = layer.parameters().iter().map(|p| p.cpu()).collect();
+    let want = x.cpu().matmul(&params[0].t()).add(&params[1]);
+    assert_close(&y, &want, 1e-6, "linear");
+    assert_eq!(Tensor::zeros([1], DType::F32).device(), Device::Cpu, "other threads and later tensors");
+}
+
+#[test]
+fn in_place_ops_write_device_memory() {
+    let x = randn(&[4, 6], 23);
+    let y = randn(&[6], 24);
+    let g = on_gpu(&x);
+    g.add_(&on_gpu(&y));
+    assert_close(&g, &x.add(&y), 0.0, "add_");
+    g.narrow(1, 2, 3).fill_(7.0);
+    let want = x.add(&y);
+    want.narrow(1, 2, 3).fill_(7.0);
+    assert_close(&g, &want, 0.0, "fill_ of a view");
+    g.copy_(&y);
+    assert_close(&g, &y.expand([4, 6]).contiguous(), 0.0, "copy_ from the host, broadcast");
+}

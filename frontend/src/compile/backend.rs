@@ -53,7 +53,16 @@ pub(crate) struct SegmentProgram {
     generated: AtomicUsize,
     report: Mutex<Option<NativeReport>>,
     gpu_report: Mutex<Option<GpuReport>>,
+    /// Kernels of the programs compiled to run on a GPU.
+    gpu_run_kernels: AtomicUsize,
+    /// Programs for inputs on a GPU, by device and input layouts.
+    #[cfg(feature = "gpu")]
+    gpu_programs: Mutex<Vec<GpuVariant>>,
 }
+
+#[cfg(feature = "gpu")]
+type GpuVariant =
+    (ignis_runtime::Device, Vec<(Vec<usize>, Vec<isize>)>, Option<Arc<ignis_runtime::gpu::program::GpuProgram>>);
 
 impl SegmentProgram {
     pub(crate) fn compile(graph: Graph, backend: Backend, settings: NativeSettings) -> SegmentProgram {
@@ -66,6 +75,9 @@ impl SegmentProgram {
             generated: AtomicUsize::new(0),
             report: Mutex::new(None),
             gpu_report: Mutex::new(None),
+            gpu_run_kernels: AtomicUsize::new(0),
+            #[cfg(feature = "gpu")]
+            gpu_programs: Mutex::new(Vec::new()),
         }
     }
 
@@ -93,12 +105,22 @@ impl SegmentProgram {
         self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Kernels written for a GPU: ahead of time (`gpu_codegen`) and in programs that run on
+    /// one.
+    pub(crate) fn gpu_kernels(&self) -> usize {
+        self.gpu_report().map_or(0, |r| r.kernels.len()) + self.gpu_run_kernels.load(Ordering::Relaxed)
+    }
+
     /// The last GPU code generation's report, when the options ask for one.
     pub(crate) fn gpu_report(&self) -> Option<GpuReport> {
         self.gpu_report.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn run(&self, params: &[(Storage, Layout)]) -> Vec<(Storage, Layout)> {
+        #[cfg(feature = "gpu")]
+        if let Some(device) = params.iter().map(|(s, _)| s.device()).find(|d| *d != ignis_runtime::Device::Cpu) {
+            return self.run_on_gpu(device, params);
+        }
         match self.backend {
             Backend::Interpreter => self.interpreter.run(params),
             Backend::Cranelift => match self.native_for(params) {
@@ -148,6 +170,103 @@ impl SegmentProgram {
         }
         variants.push((key, program.clone()));
         program
+    }
+
+    /// Runs on the GPU the inputs are on (inputs on the CPU are copied there first): the
+    /// GPU program for these layouts, compiled on first use; if that fails, the interpreter
+    /// on host copies (logged and counted as a fallback; strict mode panics).
+    #[cfg(feature = "gpu")]
+    fn run_on_gpu(&self, device: ignis_runtime::Device, params: &[(Storage, Layout)]) -> Vec<(Storage, Layout)> {
+        let name = &self.settings.name;
+        let moved: Vec<(Storage, Layout)> = params
+            .iter()
+            .map(|(s, l)| {
+                let s = if s.device() == device {
+                    s.clone()
+                } else {
+                    s.to_device(device).unwrap_or_else(|e| panic!("{name}: {e}"))
+                };
+                (s, l.clone())
+            })
+            .collect();
+        let key: Vec<(Vec<usize>, Vec<isize>)> =
+            moved.iter().map(|(_, l)| (l.shape.to_vec(), l.strides.to_vec())).collect();
+        let program = {
+            let mut variants = self.gpu_programs.lock().unwrap_or_else(|e| e.into_inner());
+            match variants.iter().find(|(d, k, _)| *d == device && *k == key) {
+                Some((_, _, found)) => found.clone(),
+                None => {
+                    let program = self.compile_for_gpu(device, &moved);
+                    variants.push((device, key, program.clone()));
+                    program
+                }
+            }
+        };
+        if let Some(program) = program {
+            match program.run(&moved) {
+                Ok(outputs) => return outputs,
+                Err(e) => panic!("{name} on {device}: {e}"),
+            }
+        }
+        let host: Vec<(Storage, Layout)> = moved
+            .iter()
+            .map(|(s, l)| {
+                (s.to_device(ignis_runtime::Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}")), l.clone())
+            })
+            .collect();
+        self.interpreter
+            .run(&host)
+            .into_iter()
+            .map(|(s, l)| (s.to_device(device).unwrap_or_else(|e| panic!("{name}: {e}")), l))
+            .collect()
+    }
+
+    #[cfg(feature = "gpu")]
+    fn compile_for_gpu(
+        &self,
+        device: ignis_runtime::Device,
+        params: &[(Storage, Layout)],
+    ) -> Option<Arc<ignis_runtime::gpu::program::GpuProgram>> {
+        let name = &self.settings.name;
+        let layouts: Vec<Layout> = params.iter().map(|(_, l)| l.clone()).collect();
+        let graph = self.interpreter.graph();
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let gpu = ignis_runtime::gpu::GpuDevice::open(device).map_err(|e| e.to_string())?;
+            ignis_compiler::gpu_program::compile(graph, layouts, self.settings.rewrite, &gpu)
+        }))
+        .unwrap_or_else(|panic| Err(format!("the compiler panicked: {}", panic_message(&panic))));
+        match compiled {
+            Ok((program, report)) => {
+                logs::log(Topic::Fusion, || {
+                    format!(
+                        "{name} on {device}: {} kernels ({} generated), {} matmuls, {} nodes on the host\n{}",
+                        report.kernels,
+                        report.generated,
+                        report.matmuls,
+                        report.host_nodes.len(),
+                        report.host_nodes.join("\n")
+                    )
+                });
+                if let Some((dir, stem)) = &self.settings.dump {
+                    logs::write_dump(dir, &format!("{stem}.gpu.mlir"), &report.mlir.join("\n"));
+                    if !report.ptx.is_empty() {
+                        logs::write_dump(dir, &format!("{stem}.ptx"), &report.ptx.join("\n"));
+                    }
+                }
+                self.generated.fetch_add(report.generated, Ordering::Relaxed);
+                self.gpu_run_kernels.fetch_add(report.kernels, Ordering::Relaxed);
+                Some(Arc::new(program))
+            }
+            Err(why) => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                if self.settings.strict {
+                    panic!("compile {name}: GPU code generation for {device} failed (strict mode): {why}");
+                }
+                logs::log(Topic::Codegen, || format!("{name}: runs on the host interpreter: {why}"));
+                tracing::warn!(target: "ignis::compile", "{name}: GPU code generation for {device} failed: {why}");
+                None
+            }
+        }
     }
 
     /// Writes (and with the `gpu` feature lowers) this layout's kernels for `target`.

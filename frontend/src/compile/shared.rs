@@ -37,7 +37,8 @@ pub struct CompileStats {
     /// Kernels (counted in `kernels`) that run as a matmul's epilogue, on each band of the
     /// product's rows as `gemm` finishes it.
     pub matmul_epilogues: usize,
-    /// Kernels written for `CompileOptions::gpu_codegen`'s target.
+    /// Kernels written for a GPU: for `CompileOptions::gpu_codegen`'s target, and for
+    /// programs that run on a GPU (inputs on one).
     pub gpu_kernels: usize,
 }
 
@@ -94,7 +95,10 @@ impl FunctionShared {
             native_fallbacks: native.2,
             kernels_generated: native.3,
             matmul_epilogues: native.4,
-            gpu_kernels: self.gpu_reports().iter().map(|r| r.kernels.len()).sum(),
+            gpu_kernels: {
+                let programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
+                programs.values().flatten().map(|p| p.gpu_kernels()).sum()
+            },
         }
     }
 

@@ -1,8 +1,29 @@
-//! Moving tensors between devices.
+//! Moving tensors between devices, and the device new tensors are made on.
 
 use crate::autograd::record_out;
 use crate::tensor::Tensor;
 use ignis_runtime::{Device, Layout};
+use std::cell::Cell;
+
+thread_local! {
+    static DEFAULT_DEVICE: Cell<Device> = const { Cell::new(Device::Cpu) };
+}
+
+/// Makes this thread's new tensors (`zeros`, `randn`, `from_vec`, ... and the parameters
+/// of layers built afterwards) on `device`, as `torch.set_default_device` does. Fails if
+/// the device cannot be opened; the default stays as it was.
+pub fn set_default_device(device: Device) -> crate::Result<()> {
+    if device != Device::Cpu {
+        ignis_runtime::Storage::uninit_on(device, ignis_ir::DType::F32, 1)?;
+    }
+    DEFAULT_DEVICE.with(|d| d.set(device));
+    Ok(())
+}
+
+/// The device this thread's new tensors are made on (`Device::Cpu` unless set).
+pub fn default_device() -> Device {
+    DEFAULT_DEVICE.with(Cell::get)
+}
 
 impl Tensor {
     /// The tensor on `device`: itself when it is there already, else a copy. The copy is
@@ -29,6 +50,14 @@ impl Tensor {
     /// The tensor on the CPU (itself when it is there).
     pub fn cpu(&self) -> Tensor {
         self.to_device(Device::Cpu).unwrap_or_else(|e| panic!("cpu: {e}"))
+    }
+
+    /// A tensor just made on the host, moved to the default device.
+    pub(crate) fn placed_default(self) -> Tensor {
+        match default_device() {
+            Device::Cpu => self,
+            device => self.to_device(device).unwrap_or_else(|e| panic!("new tensor on the default device: {e}")),
+        }
     }
 
     /// The tensor on GPU 0 (`to_device(Device::Cuda(0))`).

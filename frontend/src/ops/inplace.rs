@@ -8,7 +8,7 @@ use crate::autograd::{is_grad_enabled, record};
 use crate::compile::trace;
 use crate::tensor::Tensor;
 use ignis_ir::{DType, Scalar};
-use ignis_runtime::{Layout, Storage, View, cpu};
+use ignis_runtime::{Device, Layout, Storage, View, cpu};
 
 impl Tensor {
     fn check_inplace(&self, op: &str, other: Option<&Tensor>) {
@@ -42,8 +42,32 @@ impl Tensor {
             }
         }
         let src = if src.shares_storage(self) { src.contiguous_copy() } else { src };
-        cpu::copy_into(self.kernel_view(), src.kernel_view());
+        if self.device() == Device::Cpu && src.device() == Device::Cpu {
+            cpu::copy_into(self.kernel_view(), src.kernel_view());
+        } else {
+            self.write_on_device(&src);
+        }
         self.storage().bump_version();
+    }
+
+    /// `write_from` where either side is on a GPU. A tensor that is its whole storage is
+    /// overwritten on its device; a view of part of one goes through the host.
+    fn write_on_device(&self, src: &Tensor) {
+        let device = self.device();
+        let (storage, layout) = (self.storage(), self.layout());
+        let whole = layout.is_contiguous() && layout.offset == 0 && layout.numel() == storage.len();
+        if whole {
+            let value = crate::no_grad(|| src.to_dtype_raw(self.dtype()).to_device(self.device()));
+            let value = value.unwrap_or_else(|e| write_failed(device, e));
+            let exact = value.is_contiguous() && value.storage_offset() == 0 && value.storage().len() == storage.len();
+            let value = if exact { value } else { crate::no_grad(|| value.contiguous_copy()) };
+            storage.overwrite_from(value.storage()).unwrap_or_else(|e| write_failed(device, e));
+        } else {
+            let host = storage.to_device(Device::Cpu).unwrap_or_else(|e| write_failed(device, e));
+            let src = crate::no_grad(|| src.cpu());
+            cpu::copy_into(View::new(&host, layout), src.kernel_view());
+            storage.overwrite_from(&host).unwrap_or_else(|e| write_failed(device, e));
+        }
     }
 
     #[track_caller]
@@ -98,6 +122,10 @@ impl Tensor {
             self.write_from(&filled);
             return self;
         }
+        if self.device() != Device::Cpu {
+            self.write_from(&Tensor::full(self.dims(), value, self.dtype()));
+            return self;
+        }
         cpu::fill_view(self.kernel_view(), value);
         self.storage().bump_version();
         self
@@ -120,6 +148,11 @@ impl Tensor {
     ) -> Tensor {
         if crate::compile::is_tracing() {
             return self.slice_scatter_traced(shape, dtype, dim, start, step);
+        }
+        if self.device() != Device::Cpu {
+            // Built on the host; both moves are differentiable.
+            let on_host = self.cpu().slice_scatter_into_zeros(shape, dtype, dim, start, step);
+            return on_host.to_device(self.device()).unwrap_or_else(|e| panic!("slice backward: {e}"));
         }
         let n: usize = shape.iter().product();
         let storage = Storage::uninit(dtype, n);
@@ -147,4 +180,8 @@ impl Tensor {
         let rows: Vec<i64> = (0..len).map(|i| (start + i * step) as i64).collect();
         Tensor::zeros(shape.to_vec(), dtype).index_add(dim as isize, &Tensor::from_vec(rows, len), &src)
     }
+}
+
+fn write_failed<T>(device: Device, e: impl std::fmt::Display) -> T {
+    panic!("in-place write into a tensor on {device}: {e}")
 }

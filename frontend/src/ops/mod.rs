@@ -22,6 +22,7 @@ mod reduce;
 mod replay;
 mod unary;
 
+pub use device::{default_device, set_default_device};
 pub(crate) use dispatch::{run_op, traced_constant};
 pub(crate) use replay::replay_as_ops;
 

@@ -23,7 +23,7 @@ impl Tensor {
             data.len(),
             ignis_ir::shape::format_shape(&shape)
         );
-        Tensor::from_storage(Storage::from_slice(data), &shape)
+        Tensor::from_storage(Storage::from_slice(data), &shape).placed_default()
     }
 
     /// A 0-dim tensor.
@@ -42,7 +42,7 @@ impl Tensor {
         let storage = Storage::uninit(dtype, n);
         let layout = Layout::contiguous(&shape);
         fill_view(View::new(&storage, &layout), value);
-        Tensor::from_parts(storage, layout)
+        Tensor::from_parts(storage, layout).placed_default()
     }
 
     pub fn zeros(shape: impl IntoShape, dtype: DType) -> Tensor {
@@ -68,7 +68,7 @@ impl Tensor {
     /// `self` on `like`'s device (made on the host, then copied there).
     pub(crate) fn placed_like(self, like: &Tensor) -> Tensor {
         let device = like.device();
-        if device == ignis_runtime::Device::Cpu {
+        if device == self.device() {
             return self;
         }
         self.to_device(device).unwrap_or_else(|e| panic!("a tensor like one on {device}: {e}"))

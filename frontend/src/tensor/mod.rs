@@ -184,6 +184,8 @@ impl Tensor {
     pub fn device(&self) -> Device {
         match &self.0.data {
             Data::Concrete(s, _) => s.device(),
+            // A compiled function's result lives where its program ran.
+            Data::Traced(v) if v.is_filled() => v.get_or_materialize().0.device(),
             Data::Traced(_) => Device::Cpu,
         }
     }
