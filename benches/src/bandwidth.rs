@@ -66,3 +66,21 @@ pub fn measure(threads: usize, buffer_bytes: usize, runs: usize) -> Bandwidth {
     let moved = 2.0 * (words * 8) as f64;
     Bandwidth { bytes_per_second: moved / best_seconds, buffer_bytes: words * 8, threads, runs }
 }
+
+/// Best of `runs` copies of a `buffer_bytes` buffer on the default device (a GPU), by its
+/// copy kernel, waiting for each to finish; bytes counted as read + written.
+pub fn measure_device(device: ignis::Device, buffer_bytes: usize, runs: usize) -> ignis::Result<Bandwidth> {
+    let words = (buffer_bytes / 4).max(1);
+    let source = ignis::Tensor::ones([words], ignis::DType::F32).to_device(device)?;
+    let mut best_seconds = f64::INFINITY;
+    for _ in 0..=runs {
+        ignis::synchronize(device)?;
+        let start = Instant::now();
+        let copy = ignis::no_grad(|| source.contiguous_copy());
+        ignis::synchronize(device)?;
+        best_seconds = best_seconds.min(start.elapsed().as_secs_f64());
+        drop(copy);
+    }
+    let moved = 2.0 * (words * 4) as f64;
+    Ok(Bandwidth { bytes_per_second: moved / best_seconds, buffer_bytes: words * 4, threads: 0, runs })
+}

@@ -38,23 +38,38 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let threads = ignis::runtime::num_threads();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let device = match args.device {
+        cli::DeviceChoice::Cuda => ignis::Device::Cuda(0),
+        _ => ignis::Device::Cpu,
+    };
+    let unavailable = |e: ignis::Error| Error::DeviceUnavailable { device: device.to_string(), reason: e.to_string() };
 
     eprintln!("measuring memory bandwidth ...");
-    let bandwidth = bandwidth::measure(threads, bandwidth::DEFAULT_BUFFER_BYTES, bandwidth::DEFAULT_RUNS);
-    if args.limits != cli::LimitsChoice::Bandwidth {
-        eprintln!("measuring matmul throughput ...");
-    }
-    let limits = limits::measure(args.limits).iter().map(limits::MatmulLimit::describe).collect();
+    let (bandwidth, limits, described) = if device == ignis::Device::Cpu {
+        let bandwidth = bandwidth::measure(threads, bandwidth::DEFAULT_BUFFER_BYTES, bandwidth::DEFAULT_RUNS);
+        if args.limits != cli::LimitsChoice::Bandwidth {
+            eprintln!("measuring matmul throughput ...");
+        }
+        (bandwidth, limits::measure(args.limits).iter().map(limits::MatmulLimit::describe).collect(), None)
+    } else {
+        // Every workload's tensors (inputs, weights, layers) are made on the GPU.
+        ignis::set_default_device(device).map_err(unavailable)?;
+        let name = ignis::device_name(device).map_err(unavailable)?;
+        let bandwidth = bandwidth::measure_device(device, bandwidth::DEFAULT_BUFFER_BYTES, bandwidth::DEFAULT_RUNS)
+            .map_err(unavailable)?;
+        (bandwidth, Vec::new(), Some(format!("{device}, {name}")))
+    };
     let rows: Vec<Row> = args
         .selected_workloads()
         .into_iter()
         .map(|workload| {
             eprintln!("running {} ...", workload.name());
-            measure_workload(workload, args.iters.map(|n| n as usize), &bandwidth)
+            measure_workload_on(workload, args.iters.map(|n| n as usize), &bandwidth, device)
         })
         .collect();
+    ignis::set_default_device(ignis::Device::Cpu).map_err(unavailable)?;
 
-    let machine = Machine { cores, threads, bandwidth, limits };
+    let machine = Machine { device: described, cores, threads, bandwidth, limits };
     print!("{}", report::table(&machine, &rows));
     if let Some(path) = &args.json {
         json::write_json(path, &rows)?;
@@ -69,12 +84,33 @@ pub fn run(args: &Args) -> Result<()> {
 /// relative difference between the two (outputs, and gradients for training workloads), and
 /// the memory floor.
 pub fn measure_workload(workload: Workload, iterations: Option<usize>, bandwidth: &bandwidth::Bandwidth) -> Row {
+    measure_workload_on(workload, iterations, bandwidth, ignis::Device::Cpu)
+}
+
+/// [`measure_workload`] with the workload's tensors on `device` (which must be the default
+/// device): each call waits for the device to finish.
+pub fn measure_workload_on(
+    workload: Workload,
+    iterations: Option<usize>,
+    bandwidth: &bandwidth::Bandwidth,
+    device: ignis::Device,
+) -> Row {
     let mut row = Row::empty(workload.name());
     let calls = iterations.unwrap_or_else(|| workload.default_iterations());
     let (Some(mut eager), Some(mut compiled)) = (workload.prepare(Mode::Eager), workload.prepare(Mode::Compiled))
     else {
         return row;
     };
+    if device != ignis::Device::Cpu {
+        for prepared in [&mut eager, &mut compiled] {
+            let mut call = std::mem::replace(&mut prepared.call, Box::new(|| unreachable!("replaced")));
+            prepared.call = Box::new(move || {
+                let out = call();
+                ignis::synchronize(device).unwrap_or_else(|e| panic!("{e}"));
+                out
+            });
+        }
+    }
     // The first call of each, from the same initial state: the accuracy comparison, and
     // for the compiled function its compile time.
     let eager_first = eager.call.as_mut()();

@@ -35,6 +35,8 @@ impl Row {
 /// What the table header says about the machine and the run.
 #[derive(Debug, Clone)]
 pub struct Machine {
+    /// The GPU the workloads ran on (`cuda:0, NVIDIA H100 80GB HBM3`); `None` on the CPU.
+    pub device: Option<String>,
     pub cores: usize,
     pub threads: usize,
     pub bandwidth: Bandwidth,
@@ -49,19 +51,28 @@ pub fn table(machine: &Machine, rows: &[Row]) -> String {
     // Writing to a String cannot fail.
     let _ = writeln!(
         out,
-        "ignis-bench: cpu, {} cores, {} threads, memory bandwidth {:.1} GB/s",
+        "ignis-bench: {}, {} cores, {} threads, memory bandwidth {:.1} GB/s",
+        machine.device.as_deref().unwrap_or("cpu"),
         machine.cores,
         machine.threads,
         bandwidth.gigabytes_per_second()
     );
     let _ = writeln!(out, "\nlimits");
-    let bandwidth_line = format!(
-        "{:.1} GB/s (parallel copy of {} MiB on {} threads, best of {}, read+write counted)",
-        bandwidth.gigabytes_per_second(),
-        bandwidth.buffer_bytes >> 20,
-        bandwidth.threads,
-        bandwidth.runs
-    );
+    let bandwidth_line = match machine.device {
+        None => format!(
+            "{:.1} GB/s (parallel copy of {} MiB on {} threads, best of {}, read+write counted)",
+            bandwidth.gigabytes_per_second(),
+            bandwidth.buffer_bytes >> 20,
+            bandwidth.threads,
+            bandwidth.runs
+        ),
+        Some(_) => format!(
+            "{:.1} GB/s (device-to-device copy of {} MiB, best of {}, read+write counted)",
+            bandwidth.gigabytes_per_second(),
+            bandwidth.buffer_bytes >> 20,
+            bandwidth.runs
+        ),
+    };
     let limits = std::iter::once(("memory bandwidth", bandwidth_line.as_str()))
         .chain(machine.limits.iter().map(|(label, value)| (label.as_str(), value.as_str())));
     for (label, value) in limits {

@@ -77,6 +77,7 @@ fn floor_is_bytes_over_bandwidth() {
 #[test]
 fn table_names_machine_and_marks_missing_values() {
     let machine = Machine {
+        device: None,
         cores: 2,
         threads: 2,
         bandwidth: bandwidth(),

@@ -21,7 +21,9 @@ pub use compile::{CompileOptions, Compiled, Static, compile, compile_with, expla
 pub use error::{Error, Result};
 pub use ignis_ir::{DType, PadMode, Scalar, Window2d};
 pub use ignis_runtime::{Device, Element};
-pub use ops::{ConvOptions, CrossEntropyOptions, Reduction, default_device, set_default_device};
+pub use ops::{
+    ConvOptions, CrossEntropyOptions, Reduction, default_device, device_name, set_default_device, synchronize,
+};
 pub use random::{manual_seed, seed_offset_pair};
 pub use tensor::{IntoShape, Tensor};
 

@@ -61,7 +61,8 @@ fn elementwise_ops_broadcast_and_read_any_layout() {
     let y = randn(&[33], 3);
     let t = randn(&[33, 16], 4).t();
     let (gx, gy, gt) = (on_gpu(&x), on_gpu(&y), on_gpu(&t));
-    let cases: Vec<(&str, Box<dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor>)> = vec![
+    type Case = (&'static str, Box<dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor>);
+    let cases: Vec<Case> = vec![
         ("add", Box::new(|x, y, _| x.add(y))),
         ("mul transposed", Box::new(|x, _, t| x.mul(t))),
         ("gelu_tanh", Box::new(|x, y, _| x.mul(y).gelu_tanh())),

@@ -20,6 +20,35 @@ pub fn set_default_device(device: Device) -> crate::Result<()> {
     Ok(())
 }
 
+/// Waits until the work issued to `device` is done (GPU launches return before their
+/// kernels finish); for timing. Nothing to wait for on the CPU.
+pub fn synchronize(device: Device) -> crate::Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        #[cfg(feature = "gpu")]
+        Device::Cuda(_) => Ok(ignis_runtime::gpu::GpuDevice::open(device)?.synchronize()?),
+        #[cfg(not(feature = "gpu"))]
+        Device::Cuda(_) => Err(crate::Error::NoDevice {
+            device: device.to_string(),
+            reason: "ignis was built without the `gpu` feature".into(),
+        }),
+    }
+}
+
+/// What `device` is: `cpu`, or a GPU's name (`NVIDIA H100 80GB HBM3`, `host emulation`).
+pub fn device_name(device: Device) -> crate::Result<String> {
+    match device {
+        Device::Cpu => Ok("cpu".into()),
+        #[cfg(feature = "gpu")]
+        Device::Cuda(_) => Ok(ignis_runtime::gpu::GpuDevice::open(device)?.describe()),
+        #[cfg(not(feature = "gpu"))]
+        Device::Cuda(_) => Err(crate::Error::NoDevice {
+            device: device.to_string(),
+            reason: "ignis was built without the `gpu` feature".into(),
+        }),
+    }
+}
+
 /// The device this thread's new tensors are made on (`Device::Cpu` unless set).
 pub fn default_device() -> Device {
     DEFAULT_DEVICE.with(Cell::get)

@@ -22,7 +22,7 @@ mod reduce;
 mod replay;
 mod unary;
 
-pub use device::{default_device, set_default_device};
+pub use device::{default_device, device_name, set_default_device, synchronize};
 pub(crate) use dispatch::{run_op, traced_constant};
 pub(crate) use replay::replay_as_ops;
 
