@@ -26,8 +26,10 @@ pub struct GpuProgramReport {
     pub matmuls: usize,
     /// Nodes that run on the host, with why.
     pub host_nodes: Vec<String>,
-    /// Every kernel's MLIR, and with a CUDA card its PTX.
+    /// Every kernel's MLIR, and with a CUDA card the MLIR after lowering and the PTX
+    /// (for the kernels generated now).
     pub mlir: Vec<String>,
+    pub lowered_mlir: Vec<String>,
     pub ptx: Vec<String>,
 }
 
@@ -54,27 +56,29 @@ pub fn compile(
         match step {
             ScheduledStep::Node(n) => steps.push(node_step(graph, n, &mut report)),
             ScheduledStep::Kernel(finished) => {
-                let outputs = finished
-                    .outputs
-                    .iter()
-                    .map(|&n| (n, graph.node(n).ty.dtype, concrete_shape(&graph.node(n).ty)))
-                    .collect();
-                let kernel = device_kernel(&finished.kernel, &target, gpu.is_emulated(), &mut report)?;
-                steps.push(GpuStep::Kernel(GpuLaunch { kernel, buffers: finished.buffers, outputs }));
+                steps.push(kernel_step(graph, finished, &target, gpu.is_emulated(), &mut report)?);
             }
+            // On a GPU the epilogue is a kernel of its own after the cuBLAS product.
             ScheduledStep::MatmulEpilogue { matmul, epilogue } => {
                 steps.push(node_step(graph, matmul, &mut report));
-                let outputs = epilogue
-                    .outputs
-                    .iter()
-                    .map(|&n| (n, graph.node(n).ty.dtype, concrete_shape(&graph.node(n).ty)))
-                    .collect();
-                let kernel = device_kernel(&epilogue.kernel, &target, gpu.is_emulated(), &mut report)?;
-                steps.push(GpuStep::Kernel(GpuLaunch { kernel, buffers: epilogue.buffers, outputs }));
+                steps.push(kernel_step(graph, epilogue, &target, gpu.is_emulated(), &mut report)?);
             }
         }
     }
     Ok((GpuProgram::new(graph.clone(), steps, gpu.device()), report))
+}
+
+fn kernel_step(
+    graph: &Graph,
+    finished: schedule::Finished,
+    target: &Target,
+    emulated: bool,
+    report: &mut GpuProgramReport,
+) -> Result<GpuStep, String> {
+    let outputs =
+        finished.outputs.iter().map(|&n| (n, graph.node(n).ty.dtype, concrete_shape(&graph.node(n).ty))).collect();
+    let kernel = device_kernel(&finished.kernel, target, emulated, report)?;
+    Ok(GpuStep::Kernel(GpuLaunch { kernel, buffers: finished.buffers, outputs }))
 }
 
 /// A node outside kernels: a view, an f32 matmul (cuBLAS when its layouts allow, which the
@@ -117,9 +121,6 @@ fn device_kernel(
     let key = (source.mlir.clone(), target.clone(), emulated);
     report.mlir.push(source.mlir.clone());
     if let Some(found) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        if let Some(ptx) = &found.ptx {
-            report.ptx.push(ptx.clone());
-        }
         return Ok(found.clone());
     }
     report.generated += 1;
@@ -128,6 +129,7 @@ fn device_kernel(
         (None, Some(HostEntry { entry: compiled.entry, keep: compiled.engine }))
     } else {
         let lowered = lower(&source).map_err(|e| e.to_string())?;
+        report.lowered_mlir.push(lowered.lowered_mlir.clone());
         report.ptx.push(lowered.assembly.clone());
         (Some(lowered.assembly), None)
     };

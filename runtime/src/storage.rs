@@ -241,35 +241,7 @@ impl Storage {
     /// The whole buffer copied to `device` (a new storage, even on the same device).
     pub fn to_device(&self, device: Device) -> crate::Result<Storage> {
         let out = Storage::uninit_on(device, self.0.dtype, self.0.len)?;
-        let bytes = self.0.len * self.0.dtype.size();
-        match (&self.0.memory, &out.0.memory) {
-            (Memory::Host(from), Memory::Host(to)) => {
-                // SAFETY: both blocks hold `bytes` bytes and are distinct.
-                unsafe { std::ptr::copy_nonoverlapping(from.ptr.as_ptr(), to.ptr.as_ptr(), bytes) };
-            }
-            #[cfg(feature = "gpu")]
-            (Memory::Host(from), Memory::Gpu(to)) => {
-                // SAFETY: the block holds `bytes` initialized bytes.
-                let src = unsafe { std::slice::from_raw_parts(from.ptr.as_ptr(), bytes) };
-                to.gpu().upload(to, src)?;
-            }
-            #[cfg(feature = "gpu")]
-            (Memory::Gpu(from), Memory::Host(to)) => {
-                // SAFETY: the block holds `bytes` bytes, and `out` is not shared yet.
-                let dst = unsafe { std::slice::from_raw_parts_mut(to.ptr.as_ptr(), bytes) };
-                from.gpu().download(dst, from)?;
-            }
-            #[cfg(feature = "gpu")]
-            (Memory::Gpu(from), Memory::Gpu(to)) => {
-                if from.device() == to.device() {
-                    to.gpu().copy(to, 0, from, 0, bytes)?;
-                } else {
-                    // Between two GPUs through the host.
-                    let host = self.to_device(Device::Cpu)?;
-                    return host.to_device(device);
-                }
-            }
-        }
+        out.overwrite_from(self)?;
         Ok(out)
     }
 

@@ -11,7 +11,13 @@ use std::sync::Mutex;
 static SEEDED: Mutex<()> = Mutex::new(());
 
 fn gpu() -> Device {
+    static SAID: std::sync::Once = std::sync::Once::new();
     let real = std::env::var("IGNIS_TEST_GPU").is_ok_and(|v| v == "cuda");
+    SAID.call_once(|| {
+        if !real {
+            eprintln!("GPU tests run on the host emulation of a GPU; IGNIS_TEST_GPU=cuda runs them on CUDA device 0");
+        }
+    });
     ignis::gpu::emulate_on_host(!real);
     Device::Cuda(0)
 }
@@ -184,7 +190,8 @@ fn compiled_functions_run_their_fused_kernels_on_the_gpu() {
         h.layer_norm(&[128], Some(&g), Some(&gamma), 1e-5).softmax(1)
     };
     let want = ignis::no_grad(|| f((x.clone(), w.clone(), b.clone(), g.clone(), gamma.clone())));
-    let compiled = compile_with(f, CompileOptions::default().strict(true));
+    let dumps = tempfile::tempdir().unwrap();
+    let compiled = compile_with(f, CompileOptions::default().strict(true).dump_dir(dumps.path()).name("on_gpu"));
     let args = (on_gpu(&x), on_gpu(&w), on_gpu(&b), on_gpu(&g), on_gpu(&gamma));
     for call in 0..2 {
         let got = ignis::no_grad(|| compiled.call(args.clone()));
@@ -195,6 +202,8 @@ fn compiled_functions_run_their_fused_kernels_on_the_gpu() {
     // The matmul's epilogue (bias, GELU) and the layer norm with the softmax: two kernels
     // at most, besides the cuBLAS product.
     assert!((1..=3).contains(&stats.gpu_kernels), "{stats:?}");
+    let mlir = std::fs::read_to_string(dumps.path().join("on_gpu_000.captured.gpu.mlir")).unwrap();
+    assert!(mlir.contains("gpu.func") && mlir.contains("gpu.barrier"), "{mlir}");
 }
 
 #[test]

@@ -250,6 +250,7 @@ impl SegmentProgram {
                 if let Some((dir, stem)) = &self.settings.dump {
                     logs::write_dump(dir, &format!("{stem}.gpu.mlir"), &report.mlir.join("\n"));
                     if !report.ptx.is_empty() {
+                        logs::write_dump(dir, &format!("{stem}.gpu.lowered.mlir"), &report.lowered_mlir.join("\n"));
                         logs::write_dump(dir, &format!("{stem}.ptx"), &report.ptx.join("\n"));
                     }
                 }

@@ -17,7 +17,7 @@ mod perf_map;
 mod size_argument_tests;
 mod sizes;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use cache::{CacheOutcome, CacheStats, DiskCache, Entry, KernelCache, cache_stats, compile_kernel_cached};
 pub use jit::{CodegenError, CompiledKernel, compile_kernel};

@@ -45,7 +45,7 @@ pub(super) fn data(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-pub(super) fn softmax_kernel(rows: usize, cols: usize) -> Kernel {
+pub(crate) fn softmax_kernel(rows: usize, cols: usize) -> Kernel {
     let mut k = Kernel::new("softmax", vec![rows]);
     let x = k.add_buffer(DType::F32, Access::Read);
     let y = k.add_buffer(DType::F32, Access::Write);

@@ -51,20 +51,20 @@ pub struct GpuSource {
 /// Fails on kernels the GPU code does not cover (buffer dtypes other than f32, f16, bf16 and
 /// bool, f64 reads, and ops without generated code); those run eagerly.
 pub fn write_mlir(kernel: &Kernel, target: &Target) -> Result<GpuSource, GpuCodegenError> {
-    check::supported(kernel)?;
-    let launch = plan::plan(kernel, target);
-    let name = check::function_name(&kernel.name);
-    let mlir = mlir::write(kernel, &name, target, &launch, mlir::Form::Device);
-    Ok(GpuSource { name, target: target.clone(), mlir, launch })
+    write(kernel, target, mlir::Form::Device)
 }
 
 /// Writes `kernel` as a host function that runs the launch `write_mlir` plans for `target`
 /// in sequence: the same arithmetic in the same order, for checking the GPU code on a
 /// machine without a GPU (`host::run`).
 pub fn write_host_mlir(kernel: &Kernel, target: &Target) -> Result<GpuSource, GpuCodegenError> {
+    write(kernel, target, mlir::Form::Host)
+}
+
+fn write(kernel: &Kernel, target: &Target, form: mlir::Form) -> Result<GpuSource, GpuCodegenError> {
     check::supported(kernel)?;
     let launch = plan::plan(kernel, target);
     let name = check::function_name(&kernel.name);
-    let mlir = mlir::write(kernel, &name, target, &launch, mlir::Form::Host);
+    let mlir = mlir::write(kernel, &name, target, &launch, form);
     Ok(GpuSource { name, target: target.clone(), mlir, launch })
 }

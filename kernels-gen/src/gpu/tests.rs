@@ -21,21 +21,7 @@ pub(crate) fn bias_relu(rows: usize, cols: usize) -> Kernel {
 
 /// A softmax over the rows of `[rows, cols]`: a max, a sum of exponentials, a store.
 pub(crate) fn softmax(rows: usize, cols: usize) -> Kernel {
-    let mut k = Kernel::new("softmax", vec![rows]);
-    let x = k.add_buffer(DType::F32, Access::Read);
-    let y = k.add_buffer(DType::F32, Access::Write);
-    let row = Index { offset: 0, outer: vec![cols as i64], inner: vec![1] };
-    let load = k.push(Expr::Load { buffer: x, index: row.clone() });
-    let max = k.push(Expr::Stage(0));
-    let shifted = k.push(Expr::Binary(BinaryOp::Sub, load, max));
-    let exp = k.push(Expr::Unary(UnaryOp::Exp, shifted));
-    let sum = k.push(Expr::Stage(1));
-    let out = k.push(Expr::Binary(BinaryOp::Div, exp, sum));
-    k.stages.push(Stage { inner: vec![cols], kind: StageKind::Reduce { combine: Combine::Max, value: load } });
-    k.stages.push(Stage { inner: vec![cols], kind: StageKind::Reduce { combine: Combine::Sum, value: exp } });
-    k.stages
-        .push(Stage { inner: vec![cols], kind: StageKind::Store(vec![Store { buffer: y, index: row, value: out }]) });
-    k
+    crate::cpu::tests::softmax_kernel(rows, cols)
 }
 
 /// The mean of each column of `[rows, cols]`, stored into `[cols]`.
