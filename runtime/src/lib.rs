@@ -25,4 +25,4 @@ pub use device::Device;
 pub use element::Element;
 pub use error::{Error, Result};
 pub use layout::Layout;
-pub use storage::{Storage, View};
+pub use storage::{Storage, View, write_view};

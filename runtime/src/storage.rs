@@ -316,3 +316,30 @@ impl<'a> View<'a> {
         unsafe { self.storage.as_ptr::<T>().add(self.layout.offset) }
     }
 }
+
+/// Writes `src`'s elements into `dst`'s (same shape; `src` converted to `dst`'s dtype),
+/// whichever devices they are on. On the host this is the strided copy; a destination that
+/// is a whole device buffer is overwritten on its device; a view of part of a device buffer
+/// is written through a host copy of that buffer.
+pub fn write_view(dst: View, src: View) -> crate::Result<()> {
+    if dst.storage.is_host() && src.storage.is_host() {
+        crate::cpu::copy_into(dst, src);
+        return Ok(());
+    }
+    let on_host = |v: View| -> crate::Result<Storage> { v.storage.to_device(Device::Cpu) };
+    let src_host = if src.storage.is_host() { src.storage.clone() } else { on_host(src)? };
+    let whole = dst.layout.is_contiguous() && dst.layout.offset == 0 && dst.layout.numel() == dst.storage.len();
+    if whole {
+        // The values, contiguous and in the destination's dtype, then one copy.
+        let values = crate::cpu::contiguous(View::new(&src_host, src.layout));
+        let values = if values.dtype() == dst.dtype() {
+            values
+        } else {
+            crate::cpu::cast(View::new(&values, &Layout::contiguous(src.shape())), dst.dtype())
+        };
+        return dst.storage.overwrite_from(&values);
+    }
+    let dst_host = on_host(dst)?;
+    crate::cpu::copy_into(View::new(&dst_host, dst.layout), View::new(&src_host, src.layout));
+    dst.storage.overwrite_from(&dst_host)
+}

@@ -959,12 +959,13 @@ pub(crate) fn scalar_i64(v: i64) -> (Storage, Layout) {
 pub(crate) fn write_back(target: &Tensor, storage: &Storage, layout: &Layout) {
     let (ts, tl) = target.resolved();
     let src = View::new(storage, layout);
-    if storage.same(ts) {
+    let written = if storage.same(ts) {
         // The program returned a view of the target itself; copy through a temporary.
-        let copy = cpu::contiguous(src);
-        cpu::copy_into(View::new(ts, tl), View::new(&copy, &Layout::contiguous(&layout.shape)));
+        let copy = storage.to_device(storage.device());
+        copy.and_then(|copy| ignis_runtime::write_view(View::new(ts, tl), View::new(&copy, layout)))
     } else {
-        cpu::copy_into(View::new(ts, tl), src);
-    }
+        ignis_runtime::write_view(View::new(ts, tl), src)
+    };
+    written.unwrap_or_else(|e| panic!("write-back into a tensor on {}: {e}", ts.device()));
     ts.bump_version();
 }

@@ -42,32 +42,9 @@ impl Tensor {
             }
         }
         let src = if src.shares_storage(self) { src.contiguous_copy() } else { src };
-        if self.device() == Device::Cpu && src.device() == Device::Cpu {
-            cpu::copy_into(self.kernel_view(), src.kernel_view());
-        } else {
-            self.write_on_device(&src);
-        }
+        ignis_runtime::write_view(self.kernel_view(), src.kernel_view())
+            .unwrap_or_else(|e| panic!("in-place write into a tensor on {}: {e}", self.device()));
         self.storage().bump_version();
-    }
-
-    /// `write_from` where either side is on a GPU. A tensor that is its whole storage is
-    /// overwritten on its device; a view of part of one goes through the host.
-    fn write_on_device(&self, src: &Tensor) {
-        let device = self.device();
-        let (storage, layout) = (self.storage(), self.layout());
-        let whole = layout.is_contiguous() && layout.offset == 0 && layout.numel() == storage.len();
-        if whole {
-            let value = crate::no_grad(|| src.to_dtype_raw(self.dtype()).to_device(self.device()));
-            let value = value.unwrap_or_else(|e| write_failed(device, e));
-            let exact = value.is_contiguous() && value.storage_offset() == 0 && value.storage().len() == storage.len();
-            let value = if exact { value } else { crate::no_grad(|| value.contiguous_copy()) };
-            storage.overwrite_from(value.storage()).unwrap_or_else(|e| write_failed(device, e));
-        } else {
-            let host = storage.to_device(Device::Cpu).unwrap_or_else(|e| write_failed(device, e));
-            let src = crate::no_grad(|| src.cpu());
-            cpu::copy_into(View::new(&host, layout), src.kernel_view());
-            storage.overwrite_from(&host).unwrap_or_else(|e| write_failed(device, e));
-        }
     }
 
     #[track_caller]
@@ -180,8 +157,4 @@ impl Tensor {
         let rows: Vec<i64> = (0..len).map(|i| (start + i * step) as i64).collect();
         Tensor::zeros(shape.to_vec(), dtype).index_add(dim as isize, &Tensor::from_vec(rows, len), &src)
     }
-}
-
-fn write_failed<T>(device: Device, e: impl std::fmt::Display) -> T {
-    panic!("in-place write into a tensor on {device}: {e}")
 }

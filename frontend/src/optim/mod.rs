@@ -378,14 +378,16 @@ fn lerp_(start: &Tensor, end: &Tensor, weight: f64) {
 /// A state buffer for `param` filled with `value`: always a buffer, even inside a compiled
 /// function (a traced constant would be a value, and updating it in place a graph break).
 fn state_filled(param: &Tensor, value: f64) -> Tensor {
-    let t = uninit_like(param);
+    let t = Tensor::from_storage(Storage::uninit(param.dtype(), param.numel()), param.shape());
     ignis_runtime::cpu::fill_view(t.kernel_view(), ignis_ir::Scalar::Float(value));
-    t
+    t.placed_like(param)
 }
 
-/// A state buffer for `param` that the caller fully writes before reading.
+/// A state buffer for `param` (on its device) that the caller fully writes before reading.
 fn uninit_like(param: &Tensor) -> Tensor {
-    Tensor::from_storage(Storage::uninit(param.dtype(), param.numel()), param.shape())
+    let storage = Storage::uninit_on(param.device(), param.dtype(), param.numel())
+        .unwrap_or_else(|e| panic!("optimizer state on {}: {e}", param.device()));
+    Tensor::from_storage(storage, param.shape())
 }
 
 /// Whether a parameter, its gradient and its state can take a fused f32 kernel: all
@@ -394,8 +396,10 @@ fn uninit_like(param: &Tensor) -> Tensor {
 /// they never share the parameter's storage.)
 fn fusable(param: &Tensor, grad: &Tensor, state: &[&Tensor]) -> bool {
     let f32_contiguous = |t: &Tensor| t.dtype() == DType::F32 && t.is_contiguous();
-    // Traced, the update is recorded from tensor ops so that it joins the program.
+    // Traced, the update is recorded from tensor ops so that it joins the program; on a
+    // GPU too, where the ops are kernels (the fused kernels work on host memory).
     !crate::compile::is_tracing()
+        && param.device() == ignis_runtime::Device::Cpu
         && f32_contiguous(param)
         && f32_contiguous(grad)
         && !param.shares_storage(grad)

@@ -25,7 +25,8 @@ pub struct GpuLaunch {
 
 pub enum GpuStep {
     Kernel(GpuLaunch),
-    /// An f32 matmul node through cuBLAS; its operands' layouts were checked to suit it.
+    /// An f32 matmul node through cuBLAS, or on the host when its operands' layouts do not
+    /// suit cuBLAS (checked when it runs).
     Matmul(NodeId),
     /// A movement op that is a view of its input.
     View(NodeId),
@@ -95,7 +96,10 @@ impl GpuProgram {
             match step {
                 GpuStep::Kernel(launch) => self.launch(&gpu, launch, &mut values, params)?,
                 GpuStep::Matmul(id) => {
-                    let out = self.matmul(&gpu, *id, &values, params)?;
+                    let out = match self.matmul(&gpu, *id, &values, params)? {
+                        Some(out) => out,
+                        None => self.on_host(*id, &values, params)?,
+                    };
                     values[id.index()] = Some(out);
                 }
                 GpuStep::View(id) => {
@@ -145,12 +149,20 @@ impl GpuProgram {
         unsafe { gpu.launch(&launch.kernel, &addresses) }
     }
 
-    fn matmul(&self, gpu: &Arc<GpuDevice>, id: NodeId, values: &[Option<Output>], params: &[Output]) -> Result<Output> {
+    /// The product through cuBLAS, or `None` when the operands' layouts do not suit it
+    /// (batch dims that do not collapse into one stride, vectors).
+    fn matmul(
+        &self,
+        gpu: &Arc<GpuDevice>,
+        id: NodeId,
+        values: &[Option<Output>],
+        params: &[Output],
+    ) -> Result<Option<Output>> {
         let node = self.graph.node(id);
         let shape = concrete_shape(&node.ty);
         let a = view(values, params, node.inputs[0]);
         let b = view(values, params, node.inputs[1]);
-        let plan = gemm_plan(a.layout, b.layout).expect("the compiler checked the operands' layouts");
+        let Some(plan) = gemm_plan(a.layout, b.layout) else { return Ok(None) };
         let out = Storage::uninit_on(self.device, DType::F32, shape.iter().product())?;
         let gemm = Gemm {
             a: Operand { address: address(a), ..plan.a },
@@ -161,7 +173,7 @@ impl GpuProgram {
         // SAFETY: the operands' layouts lie in their storages (Layout invariant) and were
         // described by `gemm_plan`; the output holds `batch * m * n` elements.
         unsafe { gpu.gemm_f32(&gemm) }?;
-        Ok((out, Layout::contiguous(&shape)))
+        Ok(Some((out, Layout::contiguous(&shape))))
     }
 
     /// Runs node `id` with the eager kernels: inputs copied to the CPU, the result back.
