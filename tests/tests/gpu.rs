@@ -262,3 +262,31 @@ fn in_place_ops_write_device_memory() {
     g.copy_(&y);
     assert_close(&g, &y.expand([4, 6]).contiguous(), 0.0, "copy_ from the host, broadcast");
 }
+
+#[test]
+fn optimizers_step_parameters_on_the_gpu_as_on_the_cpu() {
+    use ignis::optim::{Adam, AdamOptions, Optimizer, Sgd, SgdOptions};
+    let start = randn(&[6, 5], 25);
+    let x = randn(&[4, 6], 26);
+    let run = |device: Device, adam: bool| -> Tensor {
+        // A copy: the steps write the parameter in place.
+        let p = start.contiguous_copy().to_device(device).unwrap().detach().requires_grad_(true);
+        let mut opt: Box<dyn Optimizer> = if adam {
+            Box::new(Adam::new(vec![p.clone()], AdamOptions { lr: 0.05, ..Default::default() }))
+        } else {
+            Box::new(Sgd::new(vec![p.clone()], SgdOptions::default().lr(0.1).momentum(0.9)))
+        };
+        let xs = x.to_device(device).unwrap();
+        for _ in 0..3 {
+            opt.zero_grad();
+            xs.matmul(&p).tanh().square().mean_all().backward();
+            opt.step();
+        }
+        p.detach()
+    };
+    for adam in [false, true] {
+        let want = run(Device::Cpu, adam);
+        let got = run(gpu(), adam);
+        assert_close(&got, &want, 1e-5, if adam { "adam" } else { "sgd with momentum" });
+    }
+}
