@@ -1,8 +1,8 @@
 //! Eager ops on GPU tensors (feature `gpu`): each op is a one-node graph compiled by the
 //! GPU compiler into a program (a generated kernel, a cuBLAS matmul, a view, or a node run
 //! on the host), cached by the op and its inputs' dtypes and layouts, and run on the
-//! inputs' device. Inputs on the CPU are copied to that device first (scalars from the
-//! host, as PyTorch allows for 0-dim tensors).
+//! inputs' device. Inputs on the CPU are copied to that device first (PyTorch allows that
+//! for 0-dim tensors only; here it serves scalars and tensors made on the host alike).
 
 use ignis_compiler::gpu_program;
 use ignis_ir::{DType, Graph, GraphBuilder, Op, ValueType};
