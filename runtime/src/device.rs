@@ -11,12 +11,6 @@ pub enum Device {
     Cuda(usize),
 }
 
-impl Device {
-    pub fn is_cpu(self) -> bool {
-        self == Device::Cpu
-    }
-}
-
 impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {

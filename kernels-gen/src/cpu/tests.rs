@@ -4,7 +4,7 @@ use super::compile_kernel;
 use ignis_ir::kernel::{Access, Combine, Expr, Index, Kernel, Stage, StageKind, Store};
 use ignis_ir::{BinaryOp, DType, UnaryOp};
 
-pub(super) fn run(kernel: &Kernel, buffers: &mut [&mut [u8]]) {
+pub(crate) fn run(kernel: &Kernel, buffers: &mut [&mut [u8]]) {
     let code = compile_kernel(kernel).unwrap_or_else(|e| panic!("{e}"));
     let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
     // SAFETY: the buffers are as large as the kernel's indices reach (the tests size them).

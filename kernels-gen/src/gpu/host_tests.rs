@@ -4,7 +4,6 @@
 
 use super::tests::{bias_relu, column_mean, every_op, mixed_dtypes, softmax};
 use super::{Mapping, Target, host, write_mlir};
-use crate::cpu::{compile_kernel, support_table};
 use ignis_ir::DType;
 use ignis_ir::kernel::{Access, Combine, Expr, Index, Kernel, Stage, StageKind, Store};
 use ignis_ir::{BinaryOp, UnaryOp};
@@ -56,13 +55,6 @@ fn bytes_of<T>(v: &mut [T]) -> &mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, std::mem::size_of_val(v)) }
 }
 
-fn run_cpu(kernel: &Kernel, buffers: &mut [&mut [u8]]) {
-    let code = compile_kernel(kernel).unwrap();
-    let table: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
-    // SAFETY: the buffers are as long as the kernel's accesses reach (the callers size them).
-    unsafe { (code.entry)(table.as_ptr(), code.sizes.as_ptr(), 0, kernel.outer_points() as i64, support_table()) };
-}
-
 /// Runs an all-f32 kernel both ways on `inputs` (read buffers first) and returns each write
 /// buffer's values, CPU then GPU-on-host.
 fn both(kernel: &Kernel, target: &Target, inputs: &[Vec<f32>], output_len: usize) -> Vec<(Vec<f32>, Vec<f32>)> {
@@ -75,7 +67,7 @@ fn both(kernel: &Kernel, target: &Target, inputs: &[Vec<f32>], output_len: usize
         if gpu {
             host::run(kernel, target, &mut buffers).unwrap();
         } else {
-            run_cpu(kernel, &mut buffers);
+            crate::cpu::tests::run(kernel, &mut buffers);
         }
         outs
     };
@@ -207,7 +199,7 @@ fn inner_spaces_of_several_dims_with_strides_and_offsets_index_like_the_cpu() {
             if gpu {
                 host::run(&k, &target, &mut buffers).unwrap();
             } else {
-                run_cpu(&k, &mut buffers);
+                crate::cpu::tests::run(&k, &mut buffers);
             }
             (ys, zs)
         };
@@ -234,7 +226,7 @@ fn half_f64_and_bool_buffers_round_and_convert_like_the_cpu() {
         if gpu {
             host::run(&kernel, &Target::rocm(), &mut buffers).unwrap();
         } else {
-            run_cpu(&kernel, &mut buffers);
+            crate::cpu::tests::run(&kernel, &mut buffers);
         }
         (out, positive)
     };

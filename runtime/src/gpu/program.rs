@@ -1,7 +1,7 @@
 //! A compiled program on a GPU: the steps of a graph, each a kernel launch, a cuBLAS
 //! matmul, a view (a new layout over the same device memory), or a node run on the host
-//! (its inputs copied to the CPU, the eager kernel, its result copied back; counted, for
-//! the ops GPU code does not cover).
+//! (its inputs copied to the CPU, the eager kernel, its result copied back, for the ops GPU
+//! code does not cover; the compiler logs which).
 //!
 //! Values are device storages seen through layouts; a value dies after its last use.
 
@@ -12,7 +12,6 @@ use crate::storage::{Storage, View};
 use crate::{Device, Result};
 use ignis_ir::{DType, Graph, NodeId, Value, ValueDef};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A kernel of the program and the values behind its buffers.
 pub struct GpuLaunch {
@@ -40,7 +39,6 @@ pub struct GpuProgram {
     /// Node values that die after each step.
     frees_after: Vec<Vec<usize>>,
     device: Device,
-    host_runs: AtomicUsize,
 }
 
 impl GpuProgram {
@@ -67,24 +65,7 @@ impl GpuProgram {
                 frees_after[at.min(steps.len() - 1)].push(value);
             }
         }
-        GpuProgram { graph, steps, frees_after, device, host_runs: AtomicUsize::new(0) }
-    }
-
-    pub fn graph(&self) -> &Graph {
-        &self.graph
-    }
-
-    pub fn steps(&self) -> &[GpuStep] {
-        &self.steps
-    }
-
-    pub fn device(&self) -> Device {
-        self.device
-    }
-
-    /// Nodes run on the host over every run so far.
-    pub fn host_runs(&self) -> usize {
-        self.host_runs.load(Ordering::Relaxed)
+        GpuProgram { graph, steps, frees_after, device }
     }
 
     /// Runs the program on `params` (device storages of this program's device).
@@ -178,7 +159,6 @@ impl GpuProgram {
 
     /// Runs node `id` with the eager kernels: inputs copied to the CPU, the result back.
     fn on_host(&self, id: NodeId, values: &[Option<Output>], params: &[Output]) -> Result<Output> {
-        self.host_runs.fetch_add(1, Ordering::Relaxed);
         let node = self.graph.node(id);
         let inputs: Vec<Output> = node
             .inputs
